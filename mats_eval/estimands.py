@@ -1,0 +1,256 @@
+"""The contract's estimands as plain array functions of model parameters.
+
+Used twice, so that truth and estimate are always the same quantity:
+`effects.py` applies them to posterior draws, `simulate.py` to the true
+parameters (written to truth.json).
+
+Every function takes arrays whose leading axis is "draw" (a true parameter is
+one draw) and returns an array over draws. Population averages ("a new cohort,
+a new scholar, a new session") integrate the normal group effects exactly with
+Gauss–Hermite quadrature instead of Monte Carlo.
+
+Canonical parameters (the names models and the simulator use):
+
+attendance  logit P(attend) = attendance_intercept + attendance_kind[k]
+            + attendance_mandatory·m + attendance_volume·V
+            + (attendance_week_slope + cohort deviation)·(w−1)·(1−m)
+            + attendance_week_slope_mandatory·(w−1)·m
+            + cohort (sd attendance_cohort_sd) + scholar (attendance_scholar_sd)
+            + session (attendance_session_sd) effects.
+ratings     latent η = rating_kind[k] + rating_mandatory·m + rating_volume·V
+            + rating_week·(w−1) + cohort (rating_cohort_sd) + scholar
+            (rating_scholar_sd) + speaker (rating_speaker_sd) effects;
+            rating = scale_min + OrderedLogistic(η, rating_cutpoints[scale]).
+retro       latent = retro_element[e] + retro_mandatory·m + cohort
+            (retro_cohort_sd) + scholar (retro_scholar_sd) effects, ordered
+            logistic on the cohort's retro scale (retro_cutpoints[scale]).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.special import expit
+
+# Probabilists' Gauss–Hermite: E[f(Z)] ≈ Σ w_j f(z_j) / √(2π) for Z ~ N(0, 1).
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
+_GH_WEIGHTS = _GH_WEIGHTS / np.sqrt(2 * np.pi)
+
+
+def _col(x) -> np.ndarray:
+    """Draw-vector as a column so quadrature nodes broadcast along the last axis."""
+    return np.asarray(x, dtype=float)[..., None]
+
+
+def population_attendance(logit_mean, logit_sd) -> np.ndarray:
+    """E[logit⁻¹(μ + σZ)], Z ~ N(0,1): attendance averaged over the group effects."""
+    x = _col(logit_mean) + _col(logit_sd) * _GH_NODES
+    return (expit(x) * _GH_WEIGHTS).sum(-1)
+
+
+def category_probs(eta, cutpoints) -> np.ndarray:
+    """Ordered-logistic P(Y = k), k = 0..K−1, from η (...,) and cutpoints (..., K−1)."""
+    eta = np.asarray(eta, dtype=float)[..., None]
+    cdf = expit(np.asarray(cutpoints, dtype=float) - eta)  # P(Y <= k)
+    ones = np.ones(cdf.shape[:-1] + (1,))
+    upper = np.concatenate([cdf, ones], axis=-1)
+    lower = np.concatenate([0 * ones, cdf], axis=-1)
+    return upper - lower
+
+
+def population_expected_rating(eta_mean, eta_sd, cutpoints, scale_min) -> np.ndarray:
+    """E[rating] = scale_min + Σ_k k·P(k | μ + σZ), averaged over Z ~ N(0,1).
+
+    `cutpoints` has shape (draws, K−1); the result is in rating points.
+    """
+    eta = _col(eta_mean) + _col(eta_sd) * _GH_NODES  # (draws, nodes)
+    cuts = np.asarray(cutpoints, dtype=float)[:, None, :]  # (draws, 1, K−1)
+    probs = category_probs(eta, cuts)  # (draws, nodes, K)
+    k = np.arange(probs.shape[-1])
+    expected = (probs * k).sum(-1)
+    return scale_min + (expected * _GH_WEIGHTS).sum(-1)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Where the estimands are evaluated; derived from the data by `reference_from`.
+
+    kind: most frequent kind among optional sessions; volume: its mean weekly
+    volume where offered; n_weeks: longest programme; session/retro scale: the
+    most common scale; element: most rated retrospective element.
+    """
+
+    kind: str
+    volume: float
+    n_weeks: int
+    rating_week: float
+    session_scale: tuple[int, int]
+    volume_grid: tuple[float, ...]
+    retro_scale: tuple[int, int] | None = None
+    element: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _mode(values) -> object:
+    counts = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[0][0]
+
+
+def reference_from(data) -> Reference:
+    """The evaluation point of every estimand, computed from a ProgramData."""
+    sessions = data.sessions
+    optional = sessions[sessions["policy"] == "optional"]
+    kind = _mode((optional if len(optional) else sessions)["kind"])
+    per_week = sessions[sessions["kind"] == kind].groupby(["cohort", "week"]).size()
+    volume = float(per_week.mean())
+    n_weeks = int(data.cohorts["n_weeks"].max())
+    session_scale = _mode(
+        zip(data.cohorts["session_scale_min"].astype(int), data.cohorts["session_scale_max"].astype(int))
+    )
+    max_volume = float(sessions.groupby(["cohort", "week", "kind"]).size().max())
+    grid = tuple(np.round(np.arange(0.5, max(12.0, 2 * max_volume) + 1e-9, 0.25), 2).tolist())
+    retro_scale = element = None
+    retro = data.retrospective
+    if retro is not None and len(retro):
+        cohorts = data.cohorts.dropna(subset=["retro_scale_min", "retro_scale_max"])
+        if len(cohorts):
+            retro_scale = _mode(
+                zip(cohorts["retro_scale_min"].astype(int), cohorts["retro_scale_max"].astype(int))
+            )
+        element = _mode(retro["element"])
+    return Reference(
+        kind=str(kind),
+        volume=volume,
+        n_weeks=n_weeks,
+        rating_week=(1 + n_weeks) / 2,
+        session_scale=tuple(int(x) for x in session_scale),
+        volume_grid=grid,
+        retro_scale=None if retro_scale is None else tuple(int(x) for x in retro_scale),
+        element=element,
+    )
+
+
+# --- attendance -------------------------------------------------------------
+
+def attendance_logit_sd(p: dict, week, mandatory=0.0) -> np.ndarray:
+    """sd of the attendance logit over a new cohort, scholar and session at `week`."""
+    var = p["attendance_cohort_sd"] ** 2 + p["attendance_scholar_sd"] ** 2 + p["attendance_session_sd"] ** 2
+    slope_sd = p.get("attendance_week_slope_cohort_sd", 0.0)
+    var = var + (1 - mandatory) * (np.asarray(week) - 1) ** 2 * np.asarray(slope_sd) ** 2
+    return np.sqrt(var)
+
+
+def attendance_logit_mean(p: dict, week, volume, mandatory=0.0) -> np.ndarray:
+    """Population-mean attendance logit at the reference kind (p['attendance_kind_ref'])."""
+    slope_mand = p.get("attendance_week_slope_mandatory", 0.0)
+    return (
+        p["attendance_intercept"]
+        + p["attendance_kind_ref"]
+        + p["attendance_mandatory"] * mandatory
+        + p["attendance_volume"] * volume
+        + (1 - mandatory) * p["attendance_week_slope"] * (week - 1)
+        + mandatory * slope_mand * (week - 1)
+    )
+
+
+def attendance_probability(p: dict, week, volume, mandatory=0.0) -> np.ndarray:
+    """Expected attendance of a session for a new cohort, scholar and session."""
+    return population_attendance(
+        attendance_logit_mean(p, week, volume, mandatory), attendance_logit_sd(p, week, mandatory)
+    )
+
+
+# --- session ratings --------------------------------------------------------
+
+def rating_latent_sd(p: dict) -> np.ndarray:
+    return np.sqrt(p["rating_cohort_sd"] ** 2 + p["rating_scholar_sd"] ** 2 + p.get("rating_speaker_sd", 0.0) ** 2)
+
+
+def expected_session_rating(p: dict, ref: Reference, week, volume, mandatory=0.0) -> np.ndarray:
+    """E[session rating] in points on the reference scale for a new cohort, scholar, speaker.
+
+    Uses p['rating_kind_ref'] and p['rating_cutpoints_ref'] (draws, K−1).
+    """
+    eta = (
+        p["rating_kind_ref"]
+        + p["rating_mandatory"] * mandatory
+        + p["rating_volume"] * volume
+        + p["rating_week"] * (week - 1)
+    )
+    return population_expected_rating(eta, rating_latent_sd(p), p["rating_cutpoints_ref"], ref.session_scale[0])
+
+
+def mandatory_minus_optional_rating(p: dict, ref: Reference) -> np.ndarray:
+    """E[rating | mandatory] − E[rating | optional], same kind, volume and week (points)."""
+    args = (ref, ref.rating_week, ref.volume)
+    return expected_session_rating(p, *args, mandatory=1.0) - expected_session_rating(p, *args, mandatory=0.0)
+
+
+# --- retrospective ----------------------------------------------------------
+
+def mandatory_minus_optional_retro(p: dict, ref: Reference) -> np.ndarray:
+    """The same contrast for end-of-programme ratings of the reference element."""
+    sd = np.sqrt(p["retro_cohort_sd"] ** 2 + p["retro_scholar_sd"] ** 2)
+    lo = ref.retro_scale[0]
+    mand = population_expected_rating(p["retro_element_ref"] + p["retro_mandatory"], sd, p["retro_cutpoints_ref"], lo)
+    opt = population_expected_rating(p["retro_element_ref"], sd, p["retro_cutpoints_ref"], lo)
+    return mand - opt
+
+
+# --- volume and the ceiling -------------------------------------------------
+
+def valued_attendance_curve(p: dict, ref: Reference, grid=None) -> np.ndarray:
+    """U(V) = V · mean_w[P(attend | V, w) · value(E[rating | V, w])], optional sessions.
+
+    value maps the rating scale to [0, 1]. Returns (draws, len(grid)).
+    """
+    grid = np.asarray(ref.volume_grid if grid is None else grid, dtype=float)
+    lo, hi = ref.session_scale
+    weeks = np.arange(1, ref.n_weeks + 1)
+    curve = np.zeros((np.size(p["attendance_intercept"]), len(grid)))
+    for j, volume in enumerate(grid):
+        total = 0.0
+        for week in weeks:
+            att = attendance_probability(p, week, volume)
+            value = (expected_session_rating(p, ref, week, volume) - lo) / (hi - lo)
+            total = total + att * value
+        curve[:, j] = volume * total / len(weeks)
+    return curve
+
+
+def optimal_sessions_per_week(p: dict, ref: Reference) -> np.ndarray:
+    """argmax_V U(V) over the reference grid, per draw."""
+    grid = np.asarray(ref.volume_grid)
+    return grid[np.argmax(valued_attendance_curve(p, ref, grid), axis=1)]
+
+
+# --- all of them ------------------------------------------------------------
+
+def all_estimands(p: dict, ref: Reference) -> dict[str, np.ndarray]:
+    """Every contract estimand the parameters in `p` define, as draw arrays.
+
+    Attendance estimands need the attendance_* parameters, rating ones the
+    rating_* parameters; the volume optimum needs both; retro needs retro_*.
+    """
+    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
+    out: dict[str, np.ndarray] = {}
+    has_att = "attendance_intercept" in p
+    has_rating = "rating_mandatory" in p
+    if has_att:
+        out["attendance_week_slope"] = p["attendance_week_slope"]
+        out["attendance_first_week"] = attendance_probability(p, 1, ref.volume)
+        out["attendance_last_week"] = attendance_probability(p, ref.n_weeks, ref.volume)
+        out["volume_slope_attendance"] = p["attendance_volume"]
+    if has_rating:
+        out["mandatory_minus_optional_rating"] = mandatory_minus_optional_rating(p, ref)
+        out["volume_slope_rating"] = p["rating_volume"]
+        out["cohort_sd_rating"] = p["rating_cohort_sd"]
+    if has_att and has_rating:
+        out["optimal_sessions_per_week"] = optimal_sessions_per_week(p, ref)
+    if "retro_mandatory" in p and ref.retro_scale is not None:
+        out["mandatory_minus_optional_retro"] = mandatory_minus_optional_retro(p, ref)
+    return out

@@ -1,0 +1,7 @@
+# Sourced by the scripts: writable, deliberate compile caches (see API_NOTES).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PYTENSOR_FLAGS="${PYTENSOR_FLAGS:-base_compiledir=$ROOT/.cache/pytensor}"
+export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$ROOT/.cache/numba}"
+export MPLCONFIGDIR="${MPLCONFIGDIR:-$ROOT/.cache/matplotlib}"
+export MPLBACKEND="${MPLBACKEND:-Agg}"
+mkdir -p "$ROOT/.cache"
