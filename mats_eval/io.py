@@ -55,6 +55,10 @@ def atomic_folder(out: Path | str, force: bool = False) -> Iterator[Path]:
         raise UsageError(f"{out} already exists; pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    # mkdtemp makes 0700; a results folder should get the usual umask-governed mode
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
     try:
         yield tmp
         _replace_folder(tmp, out)
