@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv with Python >= 3.12 and install mats_eval (+dev extras) pinned by constraints.txt.
+# Create .venv with Python >= 3.12 (3.12 preferred: constraints.txt was resolved on it) and install mats_eval (+dev extras) pinned by constraints.txt.
 # Idempotent: a second call only re-checks the install (fast).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,14 +9,14 @@ py_ok() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)
 
 find_python() {
   local c
-  for c in python3.13 python3.12 python3; do
+  for c in python3.12 python3.13 python3; do
     if command -v "$c" >/dev/null 2>&1 && py_ok "$c"; then command -v "$c"; return 0; fi
   done
   # pyenv shims fail unless pyenv selects the version: look at pyenv's installs directly.
   local root="${PYENV_ROOT:-}"
   if [ -z "$root" ] && command -v pyenv >/dev/null 2>&1; then root="$(pyenv root)"; fi
   [ -z "$root" ] && root="$HOME/.pyenv"
-  for c in "$root"/versions/3.13*/bin/python3 "$root"/versions/3.12*/bin/python3; do
+  for c in "$root"/versions/3.12*/bin/python3 "$root"/versions/3.13*/bin/python3; do
     if [ -x "$c" ] && py_ok "$c"; then echo "$c"; return 0; fi
   done
   return 1
