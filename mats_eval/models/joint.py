@@ -1,0 +1,132 @@
+"""Joint selection model: attendance, session ratings (and the retrospective survey) share scholars.
+
+Scholars who value programming more both attend more and rate higher, so the
+ratings of optional sessions come from a self-selected set of attendees. The
+joint model gives each scholar a pair of effects
+
+    (u_i, r_i) ~ N(0, Σ),  Σ = diag(σ_u, σ_r) · R · diag(σ_u, σ_r),  R ~ LKJ(η = 2)
+
+with u_i in the attendance logit (attendance_model) and r_i in the rating
+latent (ratings_model). σ_u, σ_r are the canonical `attendance_scholar_sd`
+and `rating_scholar_sd` (Deterministics of the LKJ Cholesky factor), ρ =
+`scholar_corr`. Because attendance is modelled for every scholar–session pair,
+who shows up (u_i) informs r_i through ρ, and the rating model estimates the
+policy contrast for *a new scholar*, not for the keen ones who chose to come
+(mats_eval.estimands integrates r over N(0, σ_r)).
+
+Retrospective ratings, when the data has them, load on the same trait:
+
+    t_i = retro_scholar_loading · r_i + retro_scholar_own_sd · ε_i,  ε_i ~ N(0, 1)
+
+so the retrospective scholar effect has the canonical sd
+`retro_scholar_sd` = √(λ² σ_r² + σ_own²) (a Deterministic); λ = 0 recovers an
+independent retro scholar effect, and the simulator's "same trait rescaled"
+(t = σ_t · r/σ_r) is λ = σ_t/σ_r, σ_own = 0.
+
+Sampling form (exact reparametrisations, as in the single-outcome models):
+scholar effects are split into their mean and zero-sum deviations,
+(u, r) = L·(z̃ + ζ/√n) with z̃ ~ ZeroSumNormal over scholars (`scholar_z`) and
+ζ ~ N(0, I₂) (`scholar_mean_z`); the means are absorbed by the attendance
+level and the rating cutpoints (priors.split_group_effect explains why), the
+deviations enter the likelihoods. Every likelihood is added by the same
+building block the single-outcome model uses (attendance_likelihood,
+rating_likelihood, retro_likelihood), so the joint model cannot drift from them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from mats_eval.design import Design
+from mats_eval.errors import UsageError
+from mats_eval.models.attendance import attendance_coords, attendance_likelihood
+from mats_eval.models.priors import (
+    ATTENDANCE_PRIORS, JOINT_PRIORS, RATING_PRIORS, RETRO_PRIORS, PriorError, make_prior, resolve_priors,
+)
+from mats_eval.models.ratings import rating_coords, rating_likelihood
+from mats_eval.models.retrospective import retro_coords, retro_likelihood
+
+SCHOLAR_SDS = ("attendance_scholar_sd", "rating_scholar_sd")
+
+
+def joint_priors(overrides: dict | None = None) -> dict:
+    """Default priors of every part of the joint model, merged with `overrides`."""
+    defaults = {**ATTENDANCE_PRIORS, **RATING_PRIORS, **RETRO_PRIORS, **JOINT_PRIORS}
+    return resolve_priors(defaults, overrides)
+
+
+def has_retro(design: Design) -> bool:
+    retro = getattr(design, "retro", None)
+    return retro is not None and len(retro.code) > 0
+
+
+def scholar_sd_dist(pr: dict):
+    """The LKJ sd distribution: the attendance and rating scholar-sd priors stacked (same family)."""
+    (d_u, p_u), (d_r, p_r) = pr[SCHOLAR_SDS[0]], pr[SCHOLAR_SDS[1]]
+    if d_u != d_r or set(p_u) != set(p_r):
+        raise PriorError(f"the joint model needs {SCHOLAR_SDS[0]} and {SCHOLAR_SDS[1]} priors of the same family "
+                         f"and parameters (got {d_u}{p_u} and {d_r}{p_r})")
+    params = {k: np.array([float(p_u[k]), float(p_r[k])]) for k in p_u}
+    return getattr(pm, d_u).dist(**params, shape=2)
+
+
+def correlated_scholars(pr: dict, n_scholars: int):
+    """(u deviations, r deviations, ū, r̄) of (u_i, r_i) ~ N(0, L Lᵀ), L ~ LKJCholeskyCov (non-centred)."""
+    dist, params = pr["scholar_corr_eta"]
+    packed = pm.LKJCholeskyCov("scholar_cov", n=2, eta=float(params["eta"]), sd_dist=scholar_sd_dist(pr),
+                               compute_corr=False)
+    chol = pm.expand_packed_triangular(2, packed, lower=True)
+    cov = chol @ chol.T
+    sds = pt.sqrt(pt.diag(cov))
+    pm.Deterministic(SCHOLAR_SDS[0], sds[0])
+    pm.Deterministic(SCHOLAR_SDS[1], sds[1])
+    pm.Deterministic("scholar_corr", cov[0, 1] / (sds[0] * sds[1]))
+    z = pm.ZeroSumNormal("scholar_z", sigma=1.0, dims=("scholar_effect", "scholar"))  # zero-sum over scholars
+    mean_z = pm.Normal("scholar_mean_z", 0.0, 1.0, dims="scholar_effect")
+    dev = chol @ z  # (2, n)
+    mean = chol @ mean_z / np.sqrt(n_scholars)  # (2,)
+    pm.Deterministic("attendance_scholar", dev[0] + mean[0], dims="scholar")
+    pm.Deterministic("rating_scholar", dev[1] + mean[1], dims="scholar")
+    return dev[0], dev[1], mean[0], mean[1]
+
+
+def retro_scholar(pr: dict, r_dev, r_mean, n_scholars: int):
+    """(deviations, mean) of t_i = λ·r_i + σ_own·ε_i; Deterministic retro_scholar_sd (see docstring)."""
+    loading = make_prior(pr, "retro_scholar_loading")
+    own_sd = make_prior(pr, "retro_scholar_own_sd")
+    own_z = pm.ZeroSumNormal("retro_scholar_own_z", sigma=1.0, dims="scholar")
+    own_mean_z = pm.Normal("retro_scholar_own_mean_z", 0.0, 1.0)
+    model = pm.modelcontext(None)
+    sd_r = model[SCHOLAR_SDS[1]]
+    pm.Deterministic("retro_scholar_sd", pt.sqrt(loading**2 * sd_r**2 + own_sd**2))
+    dev = loading * r_dev + own_sd * own_z
+    mean = loading * r_mean + own_sd * own_mean_z / np.sqrt(n_scholars)
+    pm.Deterministic("retro_scholar", dev + mean, dims="scholar")
+    return dev, mean
+
+
+def joint_model(design: Design, priors: dict | None = None, retro: bool | None = None) -> pm.Model:
+    """The joint model of `design` (see module docstring); observed `attended`, `rating` (and `retro`).
+
+    `retro=None` includes the retrospective likelihood when the data has it.
+    """
+    if len(design.att_y) == 0 or len(design.rating_code) == 0:
+        raise UsageError("the joint model needs both attendance and session ratings")
+    use_retro = has_retro(design) if retro is None else retro
+    pr = joint_priors(priors)
+    coords = {**attendance_coords(design), **rating_coords(design), "scholar_effect": ["attendance", "rating"]}
+    if use_retro:
+        coords.update(retro_coords(design))
+    n = len(design.coords["scholar"])
+    with pm.Model(coords=coords) as model:
+        u_dev, r_dev, u_mean, r_mean = correlated_scholars(pr, n)
+        attendance_likelihood(design, pr, u_dev, u_mean)
+        rating_likelihood(design, pr, r_dev, r_mean)
+        if use_retro:
+            t_dev, t_mean = retro_scholar(pr, r_dev, r_mean, n)
+            retro_likelihood(design, pr, t_dev, t_mean)
+    return model
+
+
+__all__ = ["joint_model", "joint_priors", "correlated_scholars"]

@@ -1,0 +1,79 @@
+"""The whole job in one call: validate → fit → effects → decisions → report.
+
+    run(dataset, out) writes  out/run/    (the contract's run folder)
+                              out/report/ (report.html, report.md, figures)
+atomically: `out` appears whole or not at all, also when the fit fails the
+diagnostics gate (then it is written, marked unreliable, and the caller is told).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mats_eval.errors import UsageError
+
+DEFAULT_PLANS = Path(__file__).resolve().parents[1] / "analyses" / "plans" / "example.yaml"
+
+
+@dataclass
+class PipelineResult:
+    """Where everything went, and the fit itself (for notebooks)."""
+
+    out: Path
+    run_dir: Path
+    report_html: Path
+    fit: object  # FitResult
+
+    @property
+    def reliable(self) -> bool:
+        return bool(self.fit.reliable)
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(f"[mats-eval] {message}", flush=True)
+
+
+def run(
+    dataset,
+    out: Path | str,
+    plans: Path | str | None = None,
+    force: bool = False,
+    progress: bool = True,
+    **fit_options,
+) -> PipelineResult:
+    """Validate `dataset`, fit (joint model by default), write run folder and report under `out`.
+
+    `plans` is a plans YAML (default: analyses/plans/example.yaml when it exists;
+    pass False-y path "" to skip plans). `fit_options` go to `mats_eval.fit.fit`.
+    """
+    from mats_eval.fit import fit
+    from mats_eval.io import atomic_folder, load
+    from mats_eval.report.build import build_report
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise UsageError(f"{out} already exists; pass --force to replace it")
+    plans_path = _plans_path(plans)
+    _say(progress, f"validating {dataset}")
+    data = load(dataset)
+    _say(progress, f"valid: {len(data.scholars)} scholars, {len(data.sessions)} sessions, "
+                   f"{len(data.attendance)} attendance rows")
+    with atomic_folder(out, force=force) as tmp:
+        _say(progress, f"fitting the {fit_options.get('model', 'default')} model (first run compiles, ~1 min)")
+        result = fit(data, out=tmp / "run", progress=progress, **fit_options)
+        _say(progress, "diagnostics gate " + ("passed" if result.reliable else "FAILED: results marked unreliable"))
+        _say(progress, "building the report")
+        build_report(tmp / "run", tmp / "report", data=data, plans_path=plans_path)
+    return PipelineResult(out=out, run_dir=out / "run", report_html=out / "report" / "report.html", fit=result)
+
+
+def _plans_path(plans) -> Path | None:
+    if plans is None:
+        return DEFAULT_PLANS if DEFAULT_PLANS.exists() else None
+    if str(plans) == "":
+        return None
+    path = Path(plans)
+    if not path.exists():
+        raise UsageError(f"plans file {path} does not exist")
+    return path

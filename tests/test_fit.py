@@ -1,0 +1,171 @@
+"""fit(): run folders (atomic, reproducible, readable back), the gate and CLI exit codes."""
+from __future__ import annotations
+
+import importlib
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import mats_eval
+from datasets import edit_cell, write_valid_dataset
+from mats_eval.cli import app
+from mats_eval.diagnostics import bfmi_per_chain, count_divergences, diagnose
+from mats_eval.effects import EFFECT_COLUMNS, hdi
+from mats_eval.errors import UsageError
+from mats_eval.runs import RUN_FILES, SUMMARY_COLUMNS
+from mats_eval.simulate import simulate
+
+fit_module = importlib.import_module("mats_eval.fit")
+TINY = dict(draws=60, tune=60, chains=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return simulate("identified", seed=5, scale=0.1).program_data()
+
+
+@pytest.fixture(scope="module")
+def dataset_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ds") / "valid"
+    write_valid_dataset(folder)
+    return folder
+
+
+def test_hdi_is_the_narrowest_interval():
+    draws = np.concatenate([np.zeros(95), np.full(5, 100.0)])
+    assert hdi(draws, 0.9) == (0.0, 0.0)
+    x = np.random.default_rng(0).normal(size=20000)
+    low, high = hdi(x, 0.9)
+    assert low == pytest.approx(-1.645, abs=0.05) and high == pytest.approx(1.645, abs=0.05)
+
+
+@pytest.mark.slow
+def test_run_folder_contents_and_load_run(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="diagnostics gate failed"):
+        result = mats_eval.fit(tiny_data, model="ratings", out=out, seed=1, **TINY)
+    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES)
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert "rating_mandatory" in set(summary["parameter"])
+    assert not summary["parameter"].str.contains("_z").any()
+    effects = pd.read_csv(out / "effects.csv")
+    assert list(effects.columns) == EFFECT_COLUMNS
+    assert {"mandatory_minus_optional_rating", "volume_slope_rating", "cohort_sd_rating"} <= set(effects["estimand"])
+    assert set(effects["scale"]) == {"rating points", "log-odds per session/week", "log-odds"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["reliable"] is False and manifest["seed"] == 1 and manifest["sampler"] == "nutpie"
+    assert manifest["model"]["name"] == "ratings"
+    assert {"pymc", "pytensor", "arviz", "nutpie", "mats_eval"} <= set(manifest["versions"])
+    assert {"compile", "sampling"} <= set(manifest["timings_seconds"])
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["passed"] is False and diag["failures"]
+    assert {"rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi"} <= set(diag)
+
+    back = mats_eval.load_run(out)
+    pd.testing.assert_frame_equal(back.effects, effects)
+    assert back.diagnostics == diag
+    np.testing.assert_allclose(back.idata["posterior"]["rating_mandatory"].values,
+                               result.idata["posterior"]["rating_mandatory"].values)
+    assert "Diagnostics gate FAILED" in back._repr_html_()
+
+
+@pytest.mark.slow
+def test_same_seed_same_summary(tiny_data, tmp_path):
+    for name in ("a", "b"):
+        with pytest.warns(UserWarning):
+            mats_eval.fit(tiny_data, model="attendance", out=tmp_path / name, seed=7, **TINY)
+    assert (tmp_path / "a" / "summary.csv").read_bytes() == (tmp_path / "b" / "summary.csv").read_bytes()
+
+
+def test_crash_during_sampling_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("sampler crashed")
+
+    monkeypatch.setattr(fit_module, "sample_posterior", boom)
+    with pytest.raises(RuntimeError, match="sampler crashed"):
+        mats_eval.fit(tiny_data, model="ratings", out=tmp_path / "run", **TINY)
+    assert not (tmp_path / "run").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_crash_while_writing_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
+    runs = importlib.import_module("mats_eval.runs")
+
+    def fail_write(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs, "write_posterior", fail_write)
+    with pytest.raises(OSError, match="disk full"):
+        mats_eval.fit(tiny_data, model="ratings", out=tmp_path / "run", seed=1, draws=10, tune=10, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_folder_refused_before_sampling(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(fit_module, "sample_posterior", lambda *a, **k: pytest.fail("sampled"))
+    (tmp_path / "run").mkdir()
+    with pytest.raises(UsageError, match="--force"):
+        mats_eval.fit(tiny_data, model="ratings", out=tmp_path / "run", **TINY)
+
+
+def test_unknown_model_and_sampler(tiny_data):
+    with pytest.raises(UsageError, match="unknown model"):
+        mats_eval.fit(tiny_data, model="nope")
+    with pytest.raises(UsageError, match="unknown sampler"):
+        mats_eval.fit(tiny_data, model="ratings", sampler="gibbs")
+
+
+def test_cli_exit_2_on_existing_folder_without_force(dataset_folder, tmp_path):
+    (tmp_path / "run").mkdir()
+    res = CliRunner().invoke(app, ["fit", str(dataset_folder), "--model", "ratings", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2
+    assert "--force" in res.output
+
+
+def test_cli_exit_2_on_invalid_input(dataset_folder, tmp_path):
+    bad = tmp_path / "bad"
+    write_valid_dataset(bad)
+    edit_cell(bad, "sessions", line=2, column="week", value="99")
+    res = CliRunner().invoke(app, ["fit", str(bad), "--model", "ratings", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2
+    assert "sessions" in res.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_cli_exit_3_on_gate_failure(dataset_folder, tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["fit", str(dataset_folder), "--model", "ratings", "--out", str(out),
+                                   "--draws", "20", "--tune", "20", "--no-progress"])
+    assert res.exit_code == 3, res.output
+    assert "diagnostics gate failed" in res.output and "try" in res.output
+    assert json.loads((out / "manifest.json").read_text())["reliable"] is False
+
+
+@pytest.mark.slow
+def test_gate_counts_divergences_and_bfmi(tiny_data):
+    with pytest.warns(UserWarning):
+        result = mats_eval.fit(tiny_data, model="ratings", seed=2, **TINY)
+    idata = result.idata
+    assert count_divergences(idata) == int(idata["sample_stats"]["diverging"].values.sum())
+    assert len(bfmi_per_chain(idata)) == 2
+    diag = diagnose(idata)
+    assert diag == {k: v for k, v in result.diagnostics.items() if k != "advice"}
+    assert any("ESS" in f for f in diag["failures"])  # 60 draws cannot reach ESS 400
+
+
+@pytest.mark.slow
+def test_loo_compare_linear_and_floor_forms(tiny_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = {form: mats_eval.fit(tiny_data, model=model, seed=4, **TINY)
+                for form, model in [("linear", "attendance"), ("floor", "attendance_floor")]}
+        table = fit_module.compare(fits)
+    assert set(table.index) == {"linear", "floor"}
+    assert table["weight"].sum() == pytest.approx(1.0)
+    floor_effects = fits["floor"].effects.set_index("estimand")
+    assert {"attendance_week_slope", "attendance_first_week", "attendance_last_week"} <= set(floor_effects.index)
