@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 import mats_eval
+from mats_eval.fit import DEFAULT_DRAWS, DEFAULT_TUNE
 from mats_eval.io import atomic_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,8 +15,8 @@ def arguments(description: str, default_model: str | None = None) -> argparse.Na
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("dataset", nargs="?", default=str(ROOT / "data" / "example"), help="dataset folder")
     parser.add_argument("--out", default=None, help="output folder (default: reports/<script name>)")
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--draws", type=int, default=DEFAULT_DRAWS)
+    parser.add_argument("--tune", type=int, default=DEFAULT_TUNE)
     parser.add_argument("--seed", type=int, default=0)
     if default_model is not None:
         parser.add_argument("--model", default=default_model)

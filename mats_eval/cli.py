@@ -19,9 +19,6 @@ app = typer.Typer(
     help="Bayesian evaluation of research-programme programming (seminars, workshops, groups).",
 )
 
-DEFAULT_MODEL = "joint"
-
-
 def _fail(exc: MatsEvalError) -> None:
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(exc.exit_code)
@@ -74,16 +71,17 @@ def run(
     out: Path = typer.Option(..., help="Output folder: run/ (fit) and report/ (HTML + Markdown)."),
     plans: Optional[Path] = typer.Option(None, help="Plans YAML (default: analyses/plans/example.yaml)."),
     model: Optional[str] = typer.Option(None, help="Model (default: the joint model)."),
-    draws: int = typer.Option(1000, help="Posterior draws per chain."),
-    tune: int = typer.Option(1000, help="Tuning steps per chain."),
+    draws: Optional[int] = typer.Option(None, help="Posterior draws per chain (default 2000)."),
+    tune: Optional[int] = typer.Option(None, help="Tuning steps per chain (default 1500)."),
     chains: int = typer.Option(2, help="Number of chains."),
     seed: int = typer.Option(0, help="Random seed."),
     sampler: Optional[str] = typer.Option(None, help="nutpie, pymc or numpyro (default: nutpie)."),
     force: bool = typer.Option(False, help="Replace an existing output folder."),
 ):
     """Validate → fit → effects → decisions → report, in one go; exit 3 if the gate fails."""
-    options = dict(draws=draws, tune=tune, chains=chains, seed=seed)
-    options.update({k: v for k, v in dict(model=model, sampler=sampler).items() if v is not None})
+    options = dict(chains=chains, seed=seed)
+    options.update({k: v for k, v in dict(model=model, sampler=sampler, draws=draws, tune=tune).items()
+                    if v is not None})
     _run_pipeline(dataset, out, plans=plans, force=force, options=options)
 
 

@@ -1,0 +1,91 @@
+"""Sampler benchmark: compile vs sampling time, ESS/s and the gate, per sampler and model.
+
+Each (model, sampler) runs in a fresh process with empty compile caches (cold), then
+once more in the same process (warm: PyTensor/Numba caches filled), on data/example
+with the package defaults (mats_eval.fit.DEFAULT_DRAWS/TUNE/CHAINS, target_accept).
+
+    .venv/bin/python benchmarks/bench_samplers.py [--models attendance,ratings]
+        [--samplers nutpie,pymc,numpyro] [--data data/example] [--out benchmarks/results.json]
+
+Writes a JSON list of rows and prints a Markdown table for benchmarks/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+import mats_eval
+from mats_eval.io import load
+data = load(sys.argv[1])
+rows = []
+for phase in ("cold", "warm"):
+    start = time.perf_counter()
+    result = mats_eval.fit(data, model=sys.argv[2], sampler=sys.argv[3], progress=False, seed=0)
+    d, t = result.diagnostics, result.manifest["timings_seconds"]
+    rows.append(dict(phase=phase, wall=time.perf_counter() - start, compile=t["compile"], sampling=t["sampling"],
+                     ess_bulk_min=d["ess_bulk_min"], ess_tail_min=d["ess_tail_min"], rhat_max=d["rhat_max"],
+                     divergences=d["divergences"], passed=d["passed"],
+                     ess_per_s=(d["ess_bulk_min"] or 0) / t["sampling"]))
+print("RESULT" + json.dumps(rows))
+"""
+
+
+def run_one(data: str, model: str, sampler: str) -> list[dict]:
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}/pytensor", NUMBA_CACHE_DIR=f"{cache}/numba",
+                   XLA_FLAGS="--xla_force_host_platform_device_count=2", MATS_EVAL_SALT="bench")
+        proc = subprocess.run([sys.executable, "-c", CHILD, data, model, sampler], env=env, cwd=ROOT,
+                              capture_output=True, text=True)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")]
+    if proc.returncode or not line:
+        return [dict(phase="cold", error=proc.stderr.strip().splitlines()[-1:] or ["failed"])]
+    return [dict(model=model, sampler=sampler, **row) for row in json.loads(line[0][6:])]
+
+
+def markdown(rows: list[dict]) -> str:
+    head = "| model | sampler | phase | wall s | compile s | sampling s | min bulk ESS | ESS/s | R-hat | div | gate |"
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r.get('model')} | {r.get('sampler')} | error: {r['error']} |" + " |" * 8)
+            continue
+        lines.append(f"| {r['model']} | {r['sampler']} | {r['phase']} | {r['wall']:.0f} | {r['compile']:.0f} | "
+                     f"{r['sampling']:.0f} | {r['ess_bulk_min']:.0f} | {r['ess_per_s']:.1f} | {r['rhat_max']:.3f} | "
+                     f"{r['divergences']} | {'pass' if r['passed'] else 'FAIL'} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="attendance,ratings")
+    parser.add_argument("--samplers", default="nutpie,pymc,numpyro")
+    parser.add_argument("--data", default="data/example")
+    parser.add_argument("--out", default="benchmarks/results.json")
+    args = parser.parse_args()
+    rows = []
+    for model in args.models.split(","):
+        for sampler in args.samplers.split(","):
+            start = time.perf_counter()
+            got = run_one(args.data, model, sampler)
+            for row in got:
+                row.setdefault("model", model)
+                row.setdefault("sampler", sampler)
+            rows.extend(got)
+            print(f"{model} {sampler}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+            Path(args.out).write_text(json.dumps(rows, indent=2))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
