@@ -125,7 +125,8 @@ def report(
 @app.command()
 def fit(
     dataset: Path = typer.Argument(..., help="Dataset folder to fit."),
-    model: Optional[str] = typer.Option(None, help="Model: attendance, attendance_floor, ratings (default: ratings)."),
+    model: Optional[str] = typer.Option(
+        None, help="Model: joint, attendance, attendance_floor, ratings, retrospective (default: joint)."),
     out: Path = typer.Option(..., help="Run folder to write (must not exist unless --force)."),
     draws: Optional[int] = typer.Option(None, help="Posterior draws per chain (default 2000)."),
     tune: Optional[int] = typer.Option(None, help="Tuning steps per chain (default 1500)."),
@@ -135,6 +136,7 @@ def fit(
     target_accept: Optional[float] = typer.Option(None, help="NUTS target acceptance rate (default 0.95)."),
     force: bool = typer.Option(False, help="Replace an existing run folder."),
     progress: bool = typer.Option(True, help="Show the sampler's progress bar."),
+    checks: bool = typer.Option(True, help="Cross-checks, predictive checks and LOO in the run folder."),
 ):
     """Fit a model and write a run folder; exit 3 if the diagnostics gate fails."""
     import warnings
@@ -150,7 +152,7 @@ def fit(
                 dataset, model=model or DEFAULT_FIT_MODEL, out=out, draws=draws or DEFAULT_DRAWS,
                 tune=DEFAULT_TUNE if tune is None else tune, chains=chains or DEFAULT_CHAINS,
                 seed=seed, sampler=sampler or DEFAULT_SAMPLER, force=force, progress=progress,
-                target_accept=target_accept,
+                target_accept=target_accept, checks=checks,
             )
         typer.echo(result.effects.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
         if not result.reliable:

@@ -14,7 +14,9 @@ numbers:
   (code = rating − scale_min).
 
 Dims: cohort, scholar, session, speaker, kind, week, session_scale, plus the
-observation dims attendance_obs and rating_obs.
+observation dims attendance_obs and rating_obs; with a retrospective survey
+also element and retro_obs (`Design.retro`, a RetroDesign: ratings coded
+0..K−1 within the cohort's retro scale).
 """
 from __future__ import annotations
 
@@ -68,6 +70,7 @@ class Design:
     scales: tuple[tuple[int, int], ...]
     reference: Reference
     meta: dict = field(default_factory=dict)
+    retro: RetroDesign | None = None  # retrospective survey rows (None without retrospective.csv)
 
     @property
     def n_categories(self) -> list[int]:
@@ -82,6 +85,59 @@ class Design:
         """The subset of coords a model uses (PyMC wants every dim it sees to have coords)."""
         return {d: self.coords[d] for d in dims}
 
+
+@dataclass(frozen=True)
+class RetroDesign:
+    """Retrospective survey rows as model inputs (0-based indices, numpy arrays).
+
+    Per row: scholar (index into the scholar dim), cohort (the scholar's
+    cohort), element (index into `elements`, the "element" dim), mandatory
+    (0/1), code = rating − retro_scale_min (0..K−1) and scale (index into
+    `scales`, the distinct (min, max) retro scales of the cohorts that answered).
+    """
+
+    scholar: np.ndarray
+    cohort: np.ndarray
+    element: np.ndarray
+    mandatory: np.ndarray
+    code: np.ndarray
+    scale: np.ndarray
+    scales: tuple[tuple[int, int], ...]
+    elements: tuple[str, ...]
+
+    @property
+    def n_categories(self) -> list[int]:
+        return [hi - lo + 1 for lo, hi in self.scales]
+
+
+def build_retro_design(data: ProgramData, scholar_levels: list[str], scholar_cohort: np.ndarray) -> RetroDesign | None:
+    """The retrospective rows of `data` coded for the models (None when there are none)."""
+    retro = data.retrospective
+    if retro is None or not len(retro):
+        return None
+    retro = retro.reset_index(drop=True)
+    scholar = _codes(retro["scholar_id"].astype(str), scholar_levels)
+    if (scholar < 0).any():
+        raise UsageError(f"retrospective scholar ids not found in scholars ({int((scholar < 0).sum())} rows)")
+    cohort = scholar_cohort[scholar]
+    cohorts = data.cohorts.reset_index(drop=True)
+    lo = pd.to_numeric(cohorts["retro_scale_min"], errors="coerce").to_numpy(float)[cohort]
+    hi = pd.to_numeric(cohorts["retro_scale_max"], errors="coerce").to_numpy(float)[cohort]
+    if np.isnan(lo).any() or np.isnan(hi).any():
+        raise UsageError("retrospective ratings from a cohort without a retro scale (retro_scale_min/max)")
+    row_scales = list(zip(lo.astype(int).tolist(), hi.astype(int).tolist()))
+    scales = tuple(sorted(set(row_scales)))
+    elements = tuple(sorted(str(e) for e in retro["element"].unique()))
+    return RetroDesign(
+        scholar=scholar,
+        cohort=cohort,
+        element=_codes(retro["element"].astype(str), list(elements)),
+        mandatory=(retro["policy"] == "mandatory").to_numpy(float),
+        code=retro["rating"].to_numpy(np.int64) - lo.astype(np.int64),
+        scale=np.array([scales.index(s) for s in row_scales], dtype=np.int64),
+        scales=scales,
+        elements=elements,
+    )
 
 def _codes(values: pd.Series, levels: list) -> np.ndarray:
     """Position of each value in `levels` (−1 if absent)."""
@@ -131,6 +187,8 @@ def build_design(data: ProgramData) -> Design:
         if (arr < 0).any():
             raise UsageError(f"{name} ids not found in the dataset's tables ({int((arr < 0).sum())} rows)")
 
+    scholar_cohort = _codes(scholars["cohort"].astype(str), cohort_levels)
+    retro = build_retro_design(data, scholar_levels, scholar_cohort)
     coords = {
         "cohort": cohort_levels,
         "scholar": scholar_levels,
@@ -142,6 +200,9 @@ def build_design(data: ProgramData) -> Design:
         "attendance_obs": list(range(len(att))),
         "rating_obs": list(range(len(ratings))),
     }
+    if retro is not None:
+        coords["element"] = list(retro.elements)
+        coords["retro_obs"] = list(range(len(retro.code)))
     return Design(
         coords=coords,
         session_cohort=session_cohort,
@@ -152,7 +213,7 @@ def build_design(data: ProgramData) -> Design:
         session_speaker=np.where(speaker_idx < 0, 0, speaker_idx).astype(np.int64),
         session_has_speaker=(speaker_idx >= 0).astype(float),
         session_scale=cohort_scale[session_cohort],
-        scholar_cohort=_codes(scholars["cohort"].astype(str), cohort_levels),
+        scholar_cohort=scholar_cohort,
         cohort_scale=cohort_scale,
         cohort_n_weeks=n_weeks,
         att_session=att_session,
@@ -164,4 +225,5 @@ def build_design(data: ProgramData) -> Design:
         rating_scale=rating_scale,
         scales=scales,
         reference=reference_from(data),
+        retro=retro,
     )

@@ -24,9 +24,13 @@ from mats_eval import estimands as est
 from mats_eval.design import Design
 from mats_eval.estimands import Reference, reference_from
 from mats_eval.models.ratings import cutpoint_name
+from mats_eval.models.retrospective import retro_cutpoint_name
 
 HDI_PROB = 0.9
-EFFECT_COLUMNS = ["estimand", "scale", "mean", "sd", "hdi_low", "hdi_high", "prob_positive"]
+# `note` (added to the contract's columns): how far the row can be trusted, e.g. the
+# identification verdict of a policy contrast (mats_eval.identification); '' otherwise.
+EFFECT_COLUMNS = ["estimand", "scale", "mean", "sd", "hdi_low", "hdi_high", "prob_positive", "note"]
+VOLUME_CURVE_COLUMNS = ["volume", "mean", "hdi_low", "hdi_high", "prob_above_optimum"]
 
 # The unit each estimand is reported on (DATA_CONTRACT.md §4).
 ESTIMAND_SCALES = {
@@ -91,6 +95,13 @@ def canonical_parameters(idata, design_or_data, kind: str | None = None) -> dict
     cut = cutpoint_name(ref.session_scale)
     if cut in p:
         p["rating_cutpoints_ref"] = p[cut]
+    if "retro_mandatory" in p:
+        retro_cut = retro_cutpoint_name(ref.retro_scale) if ref.retro_scale is not None else None
+        if "retro_element" in post and ref.element is not None and retro_cut in p:
+            p["retro_element_ref"] = _select(post, "retro_element", "element", ref.element)
+            p["retro_cutpoints_ref"] = p[retro_cut]
+        else:  # no reference element or scale in this fit: the retro contrast is not defined
+            del p["retro_mandatory"]
     if "attendance_decay_rate" in p:
         first, last = floor_attendance(p, ref)
         p["attendance_week_slope"] = (logit(last) - logit(first)) / max(ref.n_weeks - 1, 1)
@@ -136,6 +147,7 @@ def summarise_draws(name: str, draws: np.ndarray, scale: str | None = None) -> d
         "hdi_low": low,
         "hdi_high": high,
         "prob_positive": float((draws > 0).mean()),
+        "note": "",
     }
 
 
@@ -153,3 +165,27 @@ def effects_table(idata, data, kind: str | None = None) -> pd.DataFrame:
     """effects.csv: estimand, scale, mean, sd, hdi_low, hdi_high (90% HDI), prob_positive."""
     rows = [summarise_draws(name, draws) for name, draws in estimand_draws(idata, data, kind).items()]
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+
+
+def volume_curve(idata, data, kind: str | None = None) -> pd.DataFrame:
+    """volume_curve.csv: expected valued attendance U(V) per scholar-week over the volume grid.
+
+    Columns: volume, mean, hdi_low, hdi_high (90% HDI of U(V)), prob_above_optimum
+    = P(V > V*), the posterior probability that this volume is past the optimum
+    V* = argmax U (estimands.valued_attendance_curve; optimal_sessions_per_week is V*).
+    Empty when the posterior lacks attendance or rating parameters.
+    """
+    ref = reference_of(data)
+    p = canonical_parameters(idata, ref, kind)
+    if "attendance_intercept" not in p or "rating_mandatory" not in p:
+        return pd.DataFrame(columns=VOLUME_CURVE_COLUMNS)
+    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
+    grid = np.asarray(ref.volume_grid, dtype=float)
+    curve = est.valued_attendance_curve(p, ref, grid)
+    optimum = grid[np.argmax(curve, axis=1)]
+    rows = []
+    for j, volume in enumerate(grid):
+        low, high = hdi(curve[:, j])
+        rows.append({"volume": float(volume), "mean": float(curve[:, j].mean()), "hdi_low": low, "hdi_high": high,
+                     "prob_above_optimum": float((volume > optimum).mean())})
+    return pd.DataFrame(rows, columns=VOLUME_CURVE_COLUMNS)

@@ -105,10 +105,16 @@ def fit(
     priors: dict | None = None,
     target_accept: float | None = None,
     nuts: dict | None = None,
+    checks: bool = True,
 ) -> FitResult:
     """Fit `model` to `data` (ProgramData or dataset folder); write the run folder `out` if given.
 
     Returns a FitResult whatever the gate says; check `.reliable` (a failing gate also warns).
+    Always: identification of the policy effect (effects `note`, diagnostics
+    `identification`/`confounded`, prior_sensitivity.csv when it is not identified
+    within cohorts) and volume_curve.csv (models with attendance and ratings).
+    With `checks` (default): statsmodels cross-checks (crosscheck.csv), prior and
+    posterior predictive checks (checks/) and PSIS-LOO (loo.csv, diagnostics `loo`).
     """
     if model not in MODELS:
         raise UsageError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -139,6 +145,7 @@ def fit(
         model=pm_model,
     )
     timings["summaries"] = time.perf_counter() - start
+    attach_checks(result, program, design, model, priors, seed, timings, predictive=checks)
     result.manifest = manifest(program, model, dict(draws=draws, tune=tune, chains=chains, seed=seed,
                                sampler=sampler, target_accept=target_accept, nuts=nuts, priors=priors), timings, diagnostics)
     if out is not None:
@@ -166,7 +173,49 @@ def manifest(data: ProgramData, model: str, settings: dict, timings: dict, diagn
         "timings_seconds": timings,
         "reliable": bool(diagnostics["passed"]),
         "diagnostics": {"passed": diagnostics["passed"], "failures": diagnostics["failures"]},
+        "identification": diagnostics.get("identification", {}).get("verdict"),
+        "confounded": diagnostics.get("confounded"),
     }
+
+
+def attach_checks(result: FitResult, program: ProgramData, design, model: str, priors: dict | None, seed: int,
+                  timings: dict, predictive: bool = True) -> FitResult:
+    """Identification, prior sensitivity, volume curve and (with `predictive`) cross-checks,
+    predictive checks and LOO, attached to `result` (see `fit`). Timings go into `timings`."""
+    from mats_eval.checks import crosscheck
+    from mats_eval.effects import volume_curve
+    from mats_eval.identification import add_notes, identification, prior_sensitivity
+    from mats_eval.models import model_priors
+
+    start = time.perf_counter()
+    ident = identification(program)
+    result.diagnostics["identification"] = ident
+    result.diagnostics["confounded"] = ident["confounded"]
+    result.effects = add_notes(result.effects, ident)
+    if ident["needs_sensitivity"]:
+        result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors))
+    if "optimal_sessions_per_week" in set(result.effects["estimand"]):
+        result.volume_curve = volume_curve(result.idata, design)
+    timings["identification_and_curve"] = time.perf_counter() - start
+    if not predictive:
+        return result
+    from mats_eval.ppc import check_tables, coverage, loo_tables
+
+    start = time.perf_counter()
+    result.crosscheck = crosscheck(program)
+    timings["crosscheck"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result.checks = check_tables(result.model, design, result.idata, seed=seed)
+    result.diagnostics["predictive_coverage"] = {name: coverage(t) for name, t in result.checks.items()}
+    timings["predictive_checks"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result.loo, result.loo_pointwise = loo_tables(result.model, result.idata)
+    result.diagnostics["loo"] = result.loo.to_dict(orient="records")
+    warnings_ = [w for w in result.loo["warning"] if w]
+    if warnings_:
+        result.diagnostics["loo_warnings"] = warnings_
+    timings["loo"] = time.perf_counter() - start
+    return result
 
 
 
@@ -184,7 +233,9 @@ def compare(results: dict[str, FitResult], var_name: str | None = None):
         if "log_likelihood" not in result.idata.children:
             if result.model is None:
                 raise UsageError(f"{name}: no log-likelihood stored and no model to compute it (refit in this session)")
-            pm.compute_log_likelihood(result.idata, model=result.model, extend_inferencedata=True, progressbar=False)
+            from mats_eval.ppc import log_likelihood
+
+            result.idata.update(log_likelihood(result.model, result.idata))
         trees[name] = result.idata
     return az.compare(trees, var_name=var_name)
 

@@ -212,8 +212,11 @@ def _weighted_row(name: str, label: str, factor: float, draws: np.ndarray, log_r
         weights = np.full(len(draws), 1 / len(draws))
     else:
         # psislw takes a log-likelihood and smooths the weights 1/likelihood: pass −log ratio
-        lw, k = array_stats.psislw(-(log_ratio - log_ratio.max()))
-        k = float(np.asarray(k))
+        try:
+            lw, k = array_stats.psislw(-(log_ratio - log_ratio.max()))
+            k = float(np.asarray(k))
+        except ValueError:  # too few distinct tail draws to fit the Pareto tail (tiny runs)
+            lw, k = log_ratio - log_ratio.max(), float("inf")
         weights = np.exp(lw - np.max(lw))
         weights /= weights.sum()
     mean = float(weights @ draws)

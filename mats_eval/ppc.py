@@ -185,7 +185,11 @@ def _plot_attendance(table: pd.DataFrame, title: str, path: Path) -> None:
         ax.set_xlabel("week")
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel("attendance rate")
-    axes[0][-1].legend(fontsize=7)
+    handles = {}
+    for ax in axes[0]:  # one legend for every policy shown in any panel
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    axes[0][-1].legend(list(handles.values()), list(handles), fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -261,9 +265,17 @@ def loo_tables(model: pm.Model, idata) -> tuple[pd.DataFrame, pd.DataFrame]:
     tree = log_likelihood(model, idata)
     rows, pointwise = [], []
     for name in tree["log_likelihood"].data_vars:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = az.loo(tree, var_name=name, pointwise=True)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = az.loo(tree, var_name=name, pointwise=True)
+        except ValueError as exc:  # e.g. too few draws for Pareto smoothing
+            n_obs = int(np.prod([n for d, n in tree["log_likelihood"][name].sizes.items()
+                                 if d not in ("chain", "draw")]))
+            rows.append({"variable": name, "elpd_loo": np.nan, "se": np.nan, "p_loo": np.nan, "n_obs": n_obs,
+                         "n_samples": 0, "pareto_k_max": np.nan, "n_k_above_0_7": 0, "n_k_above_1": 0,
+                         "warning": f"PSIS-LOO failed: {exc}"})
+            continue
         k = np.asarray(res.pareto_k.values).ravel()
         elpd_i = np.asarray(res.elpd_i.values).ravel()
         rows.append({
@@ -274,7 +286,9 @@ def loo_tables(model: pm.Model, idata) -> tuple[pd.DataFrame, pd.DataFrame]:
         })
         pointwise.append(pd.DataFrame({"variable": name, "obs": np.arange(len(k)), "elpd_i": elpd_i,
                                        "pareto_k": k}))
-    return pd.DataFrame(rows, columns=LOO_COLUMNS), pd.concat(pointwise, ignore_index=True)
+    pointwise = pd.concat(pointwise, ignore_index=True) if pointwise else pd.DataFrame(
+        columns=["variable", "obs", "elpd_i", "pareto_k"])
+    return pd.DataFrame(rows, columns=LOO_COLUMNS), pointwise
 
 
 def pareto_warning(k: np.ndarray, good_k: float = PARETO_K_GOOD) -> str:
@@ -286,7 +300,7 @@ def pareto_warning(k: np.ndarray, good_k: float = PARETO_K_GOOD) -> str:
             "PSIS-LOO is unreliable for them; consider K-fold CV or moment matching")
 
 
-def elpd_from_pointwise(rows: pd.DataFrame, n_samples: int):
+def elpd_from_pointwise(rows: pd.DataFrame, n_samples: int, p_loo: float = float("nan")):
     """An ELPDDataLOO rebuilt from stored pointwise elpd and Pareto k (enough for az.compare)."""
     from arviz_stats.utils import ELPDDataLOO
 
@@ -294,7 +308,7 @@ def elpd_from_pointwise(rows: pd.DataFrame, n_samples: int):
     n = len(elpd_i)
     dims = ["obs"]
     return ELPDDataLOO(
-        elpd=float(elpd_i.sum()), se=float(np.sqrt(n * np.var(elpd_i))), p=float("nan"), n_samples=int(n_samples),
+        elpd=float(elpd_i.sum()), se=float(np.sqrt(n * np.var(elpd_i))), p=float(p_loo), n_samples=int(n_samples),
         n_data_points=n, scale="log", warning=bool((rows["pareto_k"] > PARETO_K_GOOD).any()),
         good_k=PARETO_K_GOOD, elpd_i=xr.DataArray(elpd_i, dims=dims),
         pareto_k=xr.DataArray(rows["pareto_k"].to_numpy(float), dims=dims),
@@ -324,7 +338,10 @@ def compare_runs(paths, names: list[str] | None = None) -> dict[str, pd.DataFram
         elpds = {}
         for label, (summary, pointwise) in loos.items():
             n_samples = int(summary.loc[summary["variable"] == var, "n_samples"].iloc[0])
-            elpds[label] = elpd_from_pointwise(pointwise[pointwise["variable"] == var], n_samples)
+            if not (pointwise["variable"] == var).any():
+                raise UsageError(f"run {label}: PSIS-LOO of {var!r} failed at fit time (see its loo.csv)")
+            p_loo = float(summary.loc[summary["variable"] == var, "p_loo"].iloc[0])
+            elpds[label] = elpd_from_pointwise(pointwise[pointwise["variable"] == var], n_samples, p_loo)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             table = az.compare(elpds)

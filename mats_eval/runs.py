@@ -22,6 +22,11 @@ from mats_eval.errors import UsageError
 
 SUMMARY_COLUMNS = ["parameter", "mean", "sd", "hdi_low", "hdi_high", "ess_bulk", "ess_tail", "r_hat"]
 RUN_FILES = ("manifest.json", "posterior.nc", "summary.csv", "effects.csv", "diagnostics.json")
+# Written when the fit computed them (fit(..., checks=True), the default):
+# crosscheck.csv (statsmodels cross-checks), loo.csv and loo_pointwise.csv (PSIS-LOO),
+# volume_curve.csv (models with attendance and ratings), prior_sensitivity.csv (when the
+# policy effect is not identified within cohorts) and checks/ (predictive checks).
+OPTIONAL_TABLES = ("crosscheck", "loo", "loo_pointwise", "volume_curve", "prior_sensitivity")
 _PER_UNIT_DIMS = {"scholar", "session", "speaker", "attendance_obs", "rating_obs", "retro_obs"}
 
 
@@ -36,6 +41,12 @@ class FitResult:
     manifest: dict = field(default_factory=dict)
     path: Path | None = None
     model: object = None  # the pm.Model when fitted in this session (not stored)
+    crosscheck: pd.DataFrame | None = None
+    loo: pd.DataFrame | None = None
+    loo_pointwise: pd.DataFrame | None = None
+    volume_curve: pd.DataFrame | None = None
+    prior_sensitivity: pd.DataFrame | None = None
+    checks: dict | None = None  # {table name: DataFrame} of predictive checks (ppc.check_tables)
 
     @property
     def reliable(self) -> bool:
@@ -97,6 +108,14 @@ def write_run(result: FitResult, out: Path | str, force: bool = False) -> Path:
         result.effects.to_csv(tmp / "effects.csv", index=False)
         (tmp / "diagnostics.json").write_text(json.dumps(_jsonable(result.diagnostics), indent=2, sort_keys=True))
         (tmp / "manifest.json").write_text(json.dumps(_jsonable(result.manifest), indent=2, sort_keys=True))
+        for name in OPTIONAL_TABLES:
+            table = getattr(result, name)
+            if table is not None:
+                table.to_csv(tmp / f"{name}.csv", index=False)
+        if result.checks:
+            from mats_eval.ppc import write_checks
+
+            write_checks(result.checks, tmp / "checks")
     result.path = out
     return out
 
@@ -108,14 +127,27 @@ def load_run(path: Path | str) -> FitResult:
     if missing:
         raise UsageError(f"{path} is not a complete run folder (missing {', '.join(missing)})")
     idata = read_posterior(path / "posterior.nc")
+    optional = {name: pd.read_csv(path / f"{name}.csv")
+                for name in OPTIONAL_TABLES if (path / f"{name}.csv").is_file()}
+    if (path / "checks").is_dir():
+        optional["checks"] = {f.stem: pd.read_csv(f) for f in sorted((path / "checks").glob("*.csv"))}
     return FitResult(
         idata=idata,
-        effects=pd.read_csv(path / "effects.csv"),
+        effects=_read_effects(path / "effects.csv"),
         summary=pd.read_csv(path / "summary.csv"),
         diagnostics=json.loads((path / "diagnostics.json").read_text()),
         manifest=json.loads((path / "manifest.json").read_text()),
         path=path,
+        **optional,
     )
+
+
+def _read_effects(path: Path) -> pd.DataFrame:
+    """effects.csv with its `note` column as text ('' for no note)."""
+    table = pd.read_csv(path)
+    if "note" in table:
+        table["note"] = table["note"].fillna("").astype(str)
+    return table
 
 
 _FLAT_LAYOUT = "mats_eval-flattened-groups-1"

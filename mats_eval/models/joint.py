@@ -14,14 +14,16 @@ who shows up (u_i) informs r_i through ρ, and the rating model estimates the
 policy contrast for *a new scholar*, not for the keen ones who chose to come
 (mats_eval.estimands integrates r over N(0, σ_r)).
 
-Retrospective ratings, when the data has them, load on the same trait:
+Retrospective ratings, when the data has them, load on the same trait (r_i scaled):
 
-    t_i = retro_scholar_loading · r_i + retro_scholar_own_sd · ε_i,  ε_i ~ N(0, 1)
+    t_i = retro_scholar_loading · r_i
 
-so the retrospective scholar effect has the canonical sd
-`retro_scholar_sd` = √(λ² σ_r² + σ_own²) (a Deterministic); λ = 0 recovers an
-independent retro scholar effect, and the simulator's "same trait rescaled"
-(t = σ_t · r/σ_r) is λ = σ_t/σ_r, σ_own = 0.
+so the retrospective scholar effect has the canonical sd `retro_scholar_sd` =
+|λ|·σ_r (a Deterministic); this is the simulator's "same trait rescaled"
+(t = σ_t · r/σ_r, λ = σ_t/σ_r). An own term, t_i = λ·r_i + σ_own·ε_i with
+`retro_scholar_sd` = √(λ²σ_r² + σ_own²), is available (`retro_own_term=True`)
+but off by default: with 4–5 retro rows per scholar σ_own is weakly identified
+and mixed poorly on data/example (bulk ESS 248 of 4000 draws, where it is 0).
 
 Sampling form (exact reparametrisations, as in the single-outcome models):
 scholar effects are split into their mean and zero-sum deviations,
@@ -48,6 +50,7 @@ from mats_eval.models.ratings import rating_coords, rating_likelihood
 from mats_eval.models.retrospective import retro_coords, retro_likelihood
 
 SCHOLAR_SDS = ("attendance_scholar_sd", "rating_scholar_sd")
+LKJ_ETA = 2.0  # mild shrinkage of scholar_corr towards 0 (η = 1 would be uniform on (−1, 1))
 
 
 def joint_priors(overrides: dict | None = None) -> dict:
@@ -73,10 +76,8 @@ def scholar_sd_dist(pr: dict):
 
 def correlated_scholars(pr: dict, n_scholars: int):
     """(u deviations, r deviations, ū, r̄) of (u_i, r_i) ~ N(0, L Lᵀ), L ~ LKJCholeskyCov (non-centred)."""
-    dist, params = pr["scholar_corr_eta"]
-    packed = pm.LKJCholeskyCov("scholar_cov", n=2, eta=float(params["eta"]), sd_dist=scholar_sd_dist(pr),
-                               compute_corr=False)
-    chol = pm.expand_packed_triangular(2, packed, lower=True)
+    packed = pm.LKJCholeskyCov("scholar_cov", n=2, eta=LKJ_ETA, sd_dist=scholar_sd_dist(pr), compute_corr=False)
+    chol = pm.math.expand_packed_triangular(2, packed, lower=True)
     cov = chol @ chol.T
     sds = pt.sqrt(pt.diag(cov))
     pm.Deterministic(SCHOLAR_SDS[0], sds[0])
@@ -91,25 +92,30 @@ def correlated_scholars(pr: dict, n_scholars: int):
     return dev[0], dev[1], mean[0], mean[1]
 
 
-def retro_scholar(pr: dict, r_dev, r_mean, n_scholars: int):
-    """(deviations, mean) of t_i = λ·r_i + σ_own·ε_i; Deterministic retro_scholar_sd (see docstring)."""
+def retro_scholar(pr: dict, r_dev, r_mean, n_scholars: int, own_term: bool = False):
+    """(deviations, mean) of t_i = λ·r_i (+ σ_own·ε_i); Deterministic retro_scholar_sd (see docstring)."""
     loading = make_prior(pr, "retro_scholar_loading")
-    own_sd = make_prior(pr, "retro_scholar_own_sd")
-    own_z = pm.ZeroSumNormal("retro_scholar_own_z", sigma=1.0, dims="scholar")
-    own_mean_z = pm.Normal("retro_scholar_own_mean_z", 0.0, 1.0)
-    model = pm.modelcontext(None)
-    sd_r = model[SCHOLAR_SDS[1]]
-    pm.Deterministic("retro_scholar_sd", pt.sqrt(loading**2 * sd_r**2 + own_sd**2))
-    dev = loading * r_dev + own_sd * own_z
-    mean = loading * r_mean + own_sd * own_mean_z / np.sqrt(n_scholars)
+    sd_r = pm.modelcontext(None)[SCHOLAR_SDS[1]]
+    dev, mean = loading * r_dev, loading * r_mean
+    if own_term:
+        own_sd = make_prior(pr, "retro_scholar_own_sd")
+        own_z = pm.ZeroSumNormal("retro_scholar_own_z", sigma=1.0, dims="scholar")
+        own_mean_z = pm.Normal("retro_scholar_own_mean_z", 0.0, 1.0)
+        pm.Deterministic("retro_scholar_sd", pt.sqrt(loading**2 * sd_r**2 + own_sd**2))
+        dev = dev + own_sd * own_z
+        mean = mean + own_sd * own_mean_z / np.sqrt(n_scholars)
+    else:
+        pm.Deterministic("retro_scholar_sd", pt.abs(loading) * sd_r)
     pm.Deterministic("retro_scholar", dev + mean, dims="scholar")
     return dev, mean
 
 
-def joint_model(design: Design, priors: dict | None = None, retro: bool | None = None) -> pm.Model:
+def joint_model(design: Design, priors: dict | None = None, retro: bool | None = None,
+                retro_own_term: bool = False) -> pm.Model:
     """The joint model of `design` (see module docstring); observed `attended`, `rating` (and `retro`).
 
-    `retro=None` includes the retrospective likelihood when the data has it.
+    `retro=None` includes the retrospective likelihood when the data has it;
+    `retro_own_term` adds a retro scholar effect of its own (see module docstring).
     """
     if len(design.att_y) == 0 or len(design.rating_code) == 0:
         raise UsageError("the joint model needs both attendance and session ratings")
@@ -124,7 +130,7 @@ def joint_model(design: Design, priors: dict | None = None, retro: bool | None =
         attendance_likelihood(design, pr, u_dev, u_mean)
         rating_likelihood(design, pr, r_dev, r_mean)
         if use_retro:
-            t_dev, t_mean = retro_scholar(pr, r_dev, r_mean, n)
+            t_dev, t_mean = retro_scholar(pr, r_dev, r_mean, n, own_term=retro_own_term)
             retro_likelihood(design, pr, t_dev, t_mean)
     return model
 

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
+from scipy.special import logit
 
 from mats_eval.errors import UsageError
 
@@ -67,6 +69,22 @@ RATING_PRIORS: dict[str, Prior] = {
     "rating_cutpoints": ("Normal", {"sigma": 1.5}),
 }
 
+
+RETRO_PRIORS: dict[str, Prior] = {
+    "retro_element": ("ZeroSumNormal", {"sigma": 1.0}),  # zero-sum: the cutpoints carry the level
+    "retro_mandatory": ("Normal", {"mu": 0.0, "sigma": 1.0}),
+    "retro_cohort_sd": ("HalfNormal", {"sigma": 0.5}),
+    "retro_scholar_sd": ("HalfNormal", {"sigma": 1.0}),
+    # cutpoints: Normal around the logits of equal category shares, this sd
+    "retro_cutpoints": ("Normal", {"sigma": 1.5}),
+}
+
+# Joint model only (models/joint.py): the retrospective scholar effect loads on the
+# rating trait r_i (t_i = loading·r_i; own_sd only with joint_model(retro_own_term=True)).
+JOINT_PRIORS: dict[str, Prior] = {
+    "retro_scholar_loading": ("Normal", {"mu": 0.0, "sigma": 1.0}),
+    "retro_scholar_own_sd": ("HalfNormal", {"sigma": 0.5}),
+}
 
 def _check_entry(name: str, entry) -> Prior:
     """Validate one prior entry; return it as (dist, params) or raise PriorError."""
@@ -184,3 +202,69 @@ def split_group_effect(priors: Mapping[str, Prior], sd_name: str, effect_name: s
     if deterministic:
         pm.Deterministic(effect_name, mean + dev, dims=dim)
     return sd, mean, dev
+
+
+def kind_centred(priors: Mapping[str, Prior], kind_name: str, beta, x: np.ndarray, kind_idx: np.ndarray,
+                 n_kinds: int, dim: str = "kind"):
+    """Zero-sum kind effects with a slope β whose covariate x differs mostly between kinds (volume).
+
+    The data pin each kind's level at its typical x, not kind[k] and β apart, which
+    leaves a ridge between them (data/example: seminars run 2–8 a week, the other
+    kinds 1–2; ESS of attendance_volume ~320). Exact rewrite:
+
+        kind[k] + β·(x − c)  =  kind'[k] + β·(x − x̄_k),   kind' = kind + β·(x̄_k − m),  c = m
+
+    with x̄_k the mean of x over kind k's rows and m the mean of the x̄_k over kinds
+    (so kind' is zero-sum too). The sampler sees kind' (`<kind_name>_shifted`, ZSN
+    base measure plus a pm.Potential that restores kind's own prior exactly:
+    log ZSN(kind' − β·a) − log ZSN(kind'), a = x̄_k − m); `<kind_name>` stays the
+    canonical Deterministic. The covariate's centre is m (callers use it where
+    they used x's mean). Only for a ZeroSumNormal kind prior; otherwise kind is
+    sampled as is and x is centred at m. Prior predictive sampling ignores
+    Potentials, so there the kind effects come out slightly wider (sd of β·a).
+    Returns (kind' or kind, x − x̄_k or x − m, m).
+    """
+    xbar = np.array([x[kind_idx == k].mean() if np.any(kind_idx == k) else np.nan for k in range(n_kinds)])
+    m = float(np.nanmean(xbar))
+    xbar = np.where(np.isnan(xbar), m, xbar)
+    dist, params = priors[kind_name]
+    if dist != "ZeroSumNormal":
+        return make_prior(priors, kind_name, dims=dim), x - m, m
+    sigma = float(params.get("sigma", 1.0))
+    a = xbar - m
+    shifted = pm.ZeroSumNormal(f"{kind_name}_shifted", **params, dims=dim)
+    pm.Potential(f"{kind_name}_prior", -(pt.sum((shifted - beta * a) ** 2) - pt.sum(shifted**2)) / (2 * sigma**2))
+    pm.Deterministic(kind_name, shifted - beta * a, dims=dim)
+    return shifted, x - xbar[kind_idx], m
+
+
+def ordered_cutpoints(entry: Prior, scales, name_of, dim_prefix: str, level, shift) -> "pt.TensorVariable":
+    """Ordered cutpoints per scale, stacked into (n_scales, K_max − 1) with padding.
+
+    Sampled: c* (`<name>_raw`, prior N(μ − level, σ) with μ the logits of equal
+    category shares, i.e. c* + level ~ N(μ, σ)), which the data pin; canonical
+    `<name>` = c* + level + shift. Shorter scales' rows are padded with a huge
+    constant, which gives their non-existent top categories probability exactly 0.
+    """
+    dist, params = entry
+    sizes = [hi - lo + 1 for lo, hi in scales]
+    k_max = max(sizes)
+    rows = []
+    for scale, k in zip(scales, sizes):
+        mu = cutpoint_prior_mean(k)
+        dim = f"{dim_prefix}_{int(scale[0])}_{int(scale[1])}"
+        raw = getattr(pm, dist)(
+            f"{name_of(scale)}_raw", **{**params, "mu": params.get("mu", mu) - level}, dims=dim,
+            transform=pm.distributions.transforms.ordered, initval=np.sort(mu),
+        )
+        pm.Deterministic(name_of(scale), raw + level + shift, dims=dim)
+        rows.append(pt.concatenate([raw, pt.full((k_max - k,), CUTPOINT_PAD)]) if k < k_max else raw)
+    return pt.stack(rows)
+
+
+def cutpoint_prior_mean(n_categories: int) -> np.ndarray:
+    """logit(j/K), j = 1..K−1: the cutpoints of equal category shares at η = 0."""
+    return logit(np.arange(1, n_categories) / n_categories)
+
+
+CUTPOINT_PAD = 1e6  # sigmoid(1e6 − η) == 1.0 exactly in float64

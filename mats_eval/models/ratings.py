@@ -15,30 +15,31 @@ cutpoints c = c* + b̄ + Σ γ_j·x̄_j are Deterministics, the sampled ones
 
 Scales of different length share one likelihood: shorter scales' cutpoint
 rows are padded with a huge constant, which gives their non-existent top
-categories probability exactly 0.
+categories probability exactly 0 (priors.ordered_cutpoints, shared with the
+retrospective model). Volume is centred within kind (priors.kind_centred).
+
+`rating_likelihood(design, pr, scholar, scholar_mean)` adds everything but the
+scholar effect to the model in context; the joint model (models/joint.py)
+calls it with its correlated scholar effects.
 """
 from __future__ import annotations
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
-from scipy.special import logit
 
 from mats_eval.design import Design, scale_label
 from mats_eval.errors import UsageError
-from mats_eval.models.priors import RATING_PRIORS, group_effect, make_prior, resolve_priors, split_group_effect
+from mats_eval.models.priors import (
+    RATING_PRIORS, cutpoint_prior_mean, group_effect, kind_centred, make_prior, ordered_cutpoints, resolve_priors,
+    split_group_effect,
+)
 
-_PAD = 1e6  # sigmoid(1e6 − η) == 1.0 exactly in float64
+__all__ = ["ratings_model", "rating_likelihood", "rating_coords", "cutpoint_name", "cutpoint_prior_mean"]
 
 
 def cutpoint_name(scale: tuple[int, int]) -> str:
     """The canonical cutpoints variable of a (min, max) scale, e.g. 'rating_cutpoints_1_10'."""
     return f"rating_cutpoints_{scale_label(scale)}"
-
-
-def cutpoint_prior_mean(n_categories: int) -> np.ndarray:
-    """logit(j/K), j = 1..K−1: the cutpoints of equal category shares at η = 0."""
-    return logit(np.arange(1, n_categories) / n_categories)
 
 
 def rating_columns(design: Design) -> dict[str, np.ndarray]:
@@ -51,54 +52,57 @@ def rating_columns(design: Design) -> dict[str, np.ndarray]:
     }
 
 
-def ratings_model(design: Design, priors: dict | None = None) -> pm.Model:
-    """The session-rating model of `design` (see module docstring); observed variable `rating`."""
-    if len(design.rating_code) == 0:
-        raise UsageError("the dataset has no session ratings (ratings.csv) to fit")
-    pr = resolve_priors(RATING_PRIORS, priors)
+def rating_coords(design: Design) -> dict[str, list]:
+    """Coords the rating likelihood needs (speaker only when sessions name speakers)."""
     coords = design.coords_for("cohort", "scholar", "kind", "rating_obs")
     if design.has_speakers:
         coords["speaker"] = design.coords["speaker"]
     for scale, k in zip(design.scales, design.n_categories):
         coords[f"rating_cut_{scale_label(scale)}"] = [f"{j}|{j + 1}" for j in range(scale[0], scale[0] + k - 1)]
-    s, i = design.rating_session, design.rating_scholar
-    cols = rating_columns(design)
-    with pm.Model(coords=coords) as model:
-        kind = make_prior(pr, "rating_kind", dims="kind")
-        gammas = {name: make_prior(pr, name) for name in cols}
-        shift = sum(g * cols[n].mean() for n, g in gammas.items())
-        centred = sum(g * (cols[n] - cols[n].mean()) for n, g in gammas.items())
-        # centred deviations: rating cohort effects are pinned by the data (non-centred: ESS ~180 on data/example)
-        _, cohort_mean, cohort_dev = split_group_effect(pr, "rating_cohort_sd", "rating_cohort", "cohort",
-                                                        len(design.coords["cohort"]), centred_deviations=True)
+    return coords
+
+
+def ratings_model(design: Design, priors: dict | None = None) -> pm.Model:
+    """The session-rating model of `design` (see module docstring); observed variable `rating`."""
+    _check(design)
+    pr = resolve_priors(RATING_PRIORS, priors)
+    with pm.Model(coords=rating_coords(design)) as model:
         _, scholar_mean, scholar = split_group_effect(pr, "rating_scholar_sd", "rating_scholar", "scholar",
                                                       len(design.coords["scholar"]))
-        eta = kind[design.session_kind[s]] + centred + cohort_dev[design.session_cohort[s]] + scholar[i]
-        if design.has_speakers:
-            speaker = group_effect(pr, "rating_speaker_sd", "rating_speaker", "speaker")
-            eta = eta + speaker[design.session_speaker[s]] * design.session_has_speaker[s]
-        cut_matrix = scale_cutpoints(design, pr, shift, cohort_mean + scholar_mean)
-        pm.OrderedLogistic("rating", eta=eta, cutpoints=cut_matrix[design.rating_scale], compute_p=False,
-                           observed=design.rating_code, dims="rating_obs")
+        rating_likelihood(design, pr, scholar, scholar_mean)
     return model
 
 
-def scale_cutpoints(design: Design, pr: dict, shift, cohort_mean) -> pt.TensorVariable:
-    """Ordered cutpoints per scale, stacked into (n_scales, K_max−1) with padding.
+def _check(design: Design) -> None:
+    if len(design.rating_code) == 0:
+        raise UsageError("the dataset has no session ratings (ratings.csv) to fit")
 
-    Sampled: c* = c − b̄ (`<name>_raw`, prior N(μ − b̄, σ) ⇔ c ~ N(μ, σ)), which the
-    data pin; canonical c_canon = c* + b̄ + Σ γ_j·x̄_j.
+
+def rating_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0) -> None:
+    """Add every rating parameter but the scholar effect, and the observed `rating`, to the model in context.
+
+    `scholar` is the zero-sum deviation part of the scholar effect over dim "scholar",
+    `scholar_mean` its mean (absorbed by the cutpoints): the ratings model passes its
+    own split effect, the joint model the rating half of its correlated scholar effects.
     """
-    dist, params = pr["rating_cutpoints"]
-    k_max = max(design.n_categories)
-    rows = []
-    for scale, k in zip(design.scales, design.n_categories):
-        mu = cutpoint_prior_mean(k)
-        dim = f"rating_cut_{scale_label(scale)}"
-        raw = getattr(pm, dist)(
-            f"{cutpoint_name(scale)}_raw", **{**params, "mu": params.get("mu", mu) - cohort_mean}, dims=dim,
-            transform=pm.distributions.transforms.ordered, initval=np.sort(mu),
-        )
-        pm.Deterministic(cutpoint_name(scale), raw + cohort_mean + shift, dims=dim)
-        rows.append(pt.concatenate([raw, pt.full((k_max - k,), _PAD)]) if k < k_max else raw)
-    return pt.stack(rows)
+    _check(design)
+    s, i = design.rating_session, design.rating_scholar
+    cols = rating_columns(design)
+    gammas = {name: make_prior(pr, name) for name in cols}
+    volume = "rating_volume"
+    kind, volume_centred, volume_centre = kind_centred(pr, "rating_kind", gammas[volume], cols[volume],
+                                                       design.session_kind[s], len(design.coords["kind"]))
+    centre = {n: (volume_centre if n == volume else cols[n].mean()) for n in cols}
+    shift = sum(g * centre[n] for n, g in gammas.items())
+    centred = sum(g * (volume_centred if n == volume else cols[n] - centre[n]) for n, g in gammas.items())
+    # centred deviations: rating cohort effects are pinned by the data (non-centred: ESS ~180 on data/example)
+    _, cohort_mean, cohort_dev = split_group_effect(pr, "rating_cohort_sd", "rating_cohort", "cohort",
+                                                    len(design.coords["cohort"]), centred_deviations=True)
+    eta = kind[design.session_kind[s]] + centred + cohort_dev[design.session_cohort[s]] + scholar[i]
+    if design.has_speakers:
+        speaker = group_effect(pr, "rating_speaker_sd", "rating_speaker", "speaker")
+        eta = eta + speaker[design.session_speaker[s]] * design.session_has_speaker[s]
+    cut_matrix = ordered_cutpoints(pr["rating_cutpoints"], design.scales, cutpoint_name, "rating_cut",
+                                   level=cohort_mean + scholar_mean, shift=shift)
+    pm.OrderedLogistic("rating", eta=eta, cutpoints=cut_matrix[design.rating_scale], compute_p=False,
+                       observed=design.rating_code, dims="rating_obs")

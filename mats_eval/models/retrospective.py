@@ -14,9 +14,10 @@ assumption that element effects are the same in every cohort
 (mats_eval.identification).
 
 As in the session-rating model the mandatory column is centred for the sampler
-and the cohort effect is split into mean and zero-sum deviations, so the
-cutpoints absorb the mean: canonical κ = κ* + c̄ + β_m·m̄ (Deterministic),
-sampled `retro_cutpoints_<min>_<max>_raw`.
+and the cohort and scholar effects are split into mean and zero-sum deviations
+(priors.split_group_effect), so the cutpoints absorb the means: canonical
+κ = κ* + c̄ + t̄ + β_m·m̄ (Deterministic), sampled `retro_cutpoints_<min>_<max>_raw`
+(priors.ordered_cutpoints, shared with the session-rating model).
 
 `retro_likelihood(design, pr, scholar)` adds the likelihood (observed variable
 `retro`) to the model in context given a scholar-effect vector, so the joint
@@ -30,7 +31,7 @@ import pymc as pm
 from mats_eval.design import Design, RetroDesign, scale_label
 from mats_eval.errors import UsageError
 from mats_eval.models.priors import (
-    RETRO_PRIORS, group_effect, make_prior, ordered_cutpoints, resolve_priors, split_group_effect,
+    RETRO_PRIORS, make_prior, ordered_cutpoints, resolve_priors, split_group_effect,
 )
 
 
@@ -57,22 +58,25 @@ def retro_coords(design: Design) -> dict[str, list]:
     return coords
 
 
-def retro_likelihood(design: Design, pr: dict, scholar) -> None:
+def retro_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0) -> None:
     """Add retro_element, retro_mandatory, the cohort effect, cutpoints and the observed `retro`.
 
-    `scholar` is the scholar-effect vector over dim "scholar" (its sd is the
+    `scholar` is the zero-sum deviation part of the scholar effect over dim
+    "scholar", `scholar_mean` its mean (absorbed by the cutpoints). Its sd is the
     caller's business: retro_scholar_sd must exist in the model, as a random
-    variable or a Deterministic).
+    variable (retrospective_model) or a Deterministic (joint model).
     """
     retro = retro_of(design)
     m = retro.mandatory
     element = make_prior(pr, "retro_element", dims="element")
     beta = make_prior(pr, "retro_mandatory")
+    # centred deviations, as for session-rating cohorts: each cohort's ~200 retro rows pin its
+    # deviation (non-centred: tail ESS 384 for retro_cohort_sd on data/example)
     _, cohort_mean, cohort_dev = split_group_effect(pr, "retro_cohort_sd", "retro_cohort", "cohort",
-                                                    len(design.coords["cohort"]))
+                                                    len(design.coords["cohort"]), centred_deviations=True)
     eta = element[retro.element] + beta * (m - m.mean()) + cohort_dev[retro.cohort] + scholar[retro.scholar]
     cuts = ordered_cutpoints(pr["retro_cutpoints"], retro.scales, retro_cutpoint_name, "retro_cut",
-                             level=cohort_mean, shift=beta * m.mean())
+                             level=cohort_mean + scholar_mean, shift=beta * m.mean())
     pm.OrderedLogistic("retro", eta=eta, cutpoints=cuts[retro.scale], compute_p=False, observed=retro.code,
                        dims="retro_obs")
 
@@ -82,8 +86,9 @@ def retrospective_model(design: Design, priors: dict | None = None) -> pm.Model:
     pr = resolve_priors(RETRO_PRIORS, priors)
     coords = {**retro_coords(design), "scholar": design.coords["scholar"]}
     with pm.Model(coords=coords) as model:
-        scholar = group_effect(pr, "retro_scholar_sd", "retro_scholar", "scholar")
-        retro_likelihood(design, pr, scholar)
+        _, scholar_mean, scholar = split_group_effect(pr, "retro_scholar_sd", "retro_scholar", "scholar",
+                                                      len(design.coords["scholar"]))
+        retro_likelihood(design, pr, scholar, scholar_mean)
     return model
 
 
