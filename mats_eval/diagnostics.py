@@ -96,9 +96,9 @@ def advice(diag: dict) -> str:
     tips = []
     text = " ".join(diag["failures"])
     if "R-hat" in text or "ESS" in text:
-        tips.append("more draws and tuning (e.g. --draws 2000 --tune 2000) or more chains")
+        tips.append("more draws and tuning (e.g. double --draws and --tune) or more chains")
     if "divergent" in text or "BFMI" in text:
-        tips.append("a higher target_accept (e.g. 0.95) and longer tuning; check priors of group sds")
+        tips.append("a higher --target-accept (e.g. 0.98) and longer tuning; check priors of group sds")
     return "try " + "; ".join(tips) if tips else ""
 
 
