@@ -50,7 +50,7 @@ def write_note(out: Path, title: str, paragraphs: list[str], tables: dict, figur
             lines += [text, ""]
         for name, frame in tables.items():
             frame.to_csv(tmp / f"{name}.csv", index=False)
-            lines += [f"## {name.replace('_', ' ')}", "", markdown_table(frame), ""]
+            lines += [f"## {name.replace('_', ' ')}", "", markdown_table(frame.round(3)), ""]
         for name, fig in figures.items():
             (tmp / f"{name}.png").write_bytes(to_png(fig))
             lines += [f"![{name}]({name}.png)", ""]
