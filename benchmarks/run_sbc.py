@@ -8,33 +8,17 @@ benchmarks/figures/sbc_<model>.png.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
-import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
-os.environ.setdefault("MPLCONFIGDIR", str(ROOT / ".cache" / "matplotlib"))
+from _study import HERE, study_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = study_parser(__doc__, scale=0.1, out="sbc")
     parser.add_argument("--models", default="attendance,ratings")
-    parser.add_argument("--reps", type=int, default=100)
     parser.add_argument("--scenario", default="identified")
-    parser.add_argument("--scale", type=float, default=0.1)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--thin", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--scheduler", default=None)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "sbc")
     args = parser.parse_args()
 
     from mats_eval.calibration import sbc
