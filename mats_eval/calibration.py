@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mats_eval.effects import HDI_PROB
 from mats_eval.studies import ok_results, run_study, task_seed
 
 DEFAULT_THIN_TO = 100  # L: thinned posterior draws per replication, ranks 0..L
 POLICY_ESTIMANDS = ("mandatory_minus_optional_rating", "mandatory_minus_optional_retro")
 COVERAGE_SCENARIOS = ("null", "identified", "selection", "confounded", "mats-history")
-HDI_PROB = 0.9
 
 
 # --- ranks and uniformity ---------------------------------------------------------

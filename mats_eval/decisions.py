@@ -30,13 +30,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from arviz_stats.base import array_stats
 
 from mats_eval import estimands
+from mats_eval.effects import hdi
 from mats_eval.errors import UsageError
 from mats_eval.programdata import POLICIES, SESSION_KINDS
 
-HDI_PROB = 0.9
 FRONT_LOADED = (1.5, 0.5)  # multiplier of the weekly volume in the first and last week
 _PLAN_KEYS = {"name", "weeks", "sessions", "policy", "hours", "schedule"}
 _UTILITY_KEYS = {"value_per_attended_hour", "research_hour_cost"}
@@ -239,12 +238,6 @@ class PlanComparison:
             f"{self.settings.research_hour_cost:g}·attended hours, per scholar; 90% HDI)"
         )
         return f"<b>{caption}</b>" + self.table.to_html(index=False, float_format=lambda x: f"{x:.3g}")
-
-
-def hdi(draws: np.ndarray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarray]:
-    """Highest-density interval along axis 0: (low, high)."""
-    interval = array_stats.hdi(np.asarray(draws, dtype=float), prob, axis=0)
-    return interval[..., 0], interval[..., 1]
 
 
 def _as_draws(p: Mapping) -> dict[str, np.ndarray]:

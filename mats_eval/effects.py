@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from arviz_stats.base import array_stats
 from scipy.special import logit
 
 from mats_eval import estimands as est
@@ -123,16 +124,14 @@ def floor_attendance(p: dict, ref: Reference) -> tuple[np.ndarray, np.ndarray]:
     return first, first * kept
 
 
-def hdi(draws: np.ndarray, prob: float = HDI_PROB) -> tuple[float, float]:
-    """Narrowest interval holding `prob` of the sorted draws."""
-    x = np.sort(np.asarray(draws, dtype=float).ravel())
-    n = len(x)
-    width = max(int(np.floor(prob * n)), 1)
-    if n <= width:
-        return float(x[0]), float(x[-1])
-    gaps = x[width:] - x[: n - width]
-    lo = int(np.argmin(gaps))
-    return float(x[lo]), float(x[lo + width])
+def hdi(draws: np.ndarray, prob: float = HDI_PROB):
+    """Narrowest interval holding `prob` of the draws, along axis 0: (low, high).
+
+    Floats for a 1-D input, arrays over the remaining axes otherwise.
+    """
+    interval = array_stats.hdi(np.asarray(draws, dtype=float), prob, axis=0)
+    low, high = interval[..., 0], interval[..., 1]
+    return (float(low), float(high)) if low.ndim == 0 else (low, high)
 
 
 def summarise_draws(name: str, draws: np.ndarray, scale: str | None = None) -> dict:
@@ -183,9 +182,7 @@ def volume_curve(idata, data, kind: str | None = None) -> pd.DataFrame:
     grid = np.asarray(ref.volume_grid, dtype=float)
     curve = est.valued_attendance_curve(p, ref, grid)
     optimum = grid[np.argmax(curve, axis=1)]
-    rows = []
-    for j, volume in enumerate(grid):
-        low, high = hdi(curve[:, j])
-        rows.append({"volume": float(volume), "mean": float(curve[:, j].mean()), "hdi_low": low, "hdi_high": high,
-                     "prob_above_optimum": float((volume > optimum).mean())})
-    return pd.DataFrame(rows, columns=VOLUME_CURVE_COLUMNS)
+    low, high = hdi(curve)
+    return pd.DataFrame({"volume": grid, "mean": curve.mean(axis=0), "hdi_low": low, "hdi_high": high,
+                         "prob_above_optimum": (grid[None, :] > optimum[:, None]).mean(axis=0)},
+                        columns=VOLUME_CURVE_COLUMNS)
