@@ -161,9 +161,13 @@ __all__ = ["identification", "judge", "effect_notes", "add_notes", "VERDICTS", "
 SENSITIVITY_FACTORS = (0.5, 2.0)
 # Priors a policy contrast leans on when the data cannot separate policy from cohort:
 # the policy coefficient itself and the spread of cohort effects it trades off against.
+# Each target: (prior entry, parameter, power): the prior is on parameter**power (cohort
+# variances σ², so scaling the sd by f scales the variance prior by f²).
 SENSITIVITY_TARGETS = {
-    "policy effect prior": ("rating_mandatory", "retro_mandatory", "attendance_mandatory"),
-    "cohort sd prior": ("rating_cohort_sd", "retro_cohort_sd", "attendance_cohort_sd"),
+    "policy effect prior": (("rating_mandatory", "rating_mandatory", 1), ("retro_mandatory", "retro_mandatory", 1),
+                            ("attendance_mandatory", "attendance_mandatory", 1)),
+    "cohort sd prior": (("rating_cohort_var", "rating_cohort_sd", 2), ("retro_cohort_var", "retro_cohort_sd", 2),
+                        ("attendance_cohort_var", "attendance_cohort_sd", 2)),
 }
 SENSITIVITY_COLUMNS = ["estimand", "prior", "scale_factor", "mean", "sd", "hdi_low", "hdi_high", "prob_positive",
                        "pareto_k", "reliable", "note"]
@@ -195,6 +199,8 @@ def _scaled(entry, factor: float):
         params["sigma"] = float(params.get("sigma", 1.0)) * factor
     elif "lam" in params:
         params["lam"] = float(params["lam"]) / factor
+    elif dist == "InverseGamma":  # beta is its scale
+        params["beta"] = float(params["beta"]) * factor
     else:
         return None
     return dist, params
@@ -253,19 +259,19 @@ def prior_sensitivity(idata, design, priors: dict, estimands=tuple(POLICY_ESTIMA
         x = np.asarray(draws[name], dtype=float)
         rows.append(_weighted_row(name, "default", 1.0, x, None))
         for label, targets in SENSITIVITY_TARGETS.items():
-            present = [t for t in targets if t in params and t in priors]
+            present = [(key, par, power) for key, par, power in targets if par in params and key in priors]
             if not present:
                 continue
             for factor in factors:
                 log_ratio = np.zeros(len(x))
-                for t in present:
-                    new = _scaled(priors[t], factor)
+                for key, par, power in present:
+                    new = _scaled(priors[key], factor**power)
                     if new is None:
                         continue
-                    theta = np.asarray(params[t], dtype=float).reshape(len(x))
-                    log_ratio += _logpdf(*new, theta) - _logpdf(*priors[t], theta)
-                rows.append(_weighted_row(name, f"{label} sd x{factor:g} ({', '.join(present)})", factor, x,
-                                          log_ratio))
+                    theta = np.asarray(params[par], dtype=float).reshape(len(x)) ** power
+                    log_ratio += _logpdf(*new, theta) - _logpdf(*priors[key], theta)
+                names = ", ".join(par for _, par, _ in present)
+                rows.append(_weighted_row(name, f"{label} sd x{factor:g} ({names})", factor, x, log_ratio))
     return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
 
 

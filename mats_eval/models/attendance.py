@@ -14,14 +14,19 @@ Group effects are non-centred (`<name>_z` raw variables times an sd). Two exact
 reparametrisations keep the sampler away from ridges (why: data/example has 3
 cohorts with thousands of rows each, and the naive form failed the gate):
 - fixed-effect columns are centred at their observation means (volume within
-  kind: priors.kind_centred, which samples the kind effects shifted by β_V times
-  the kind's mean volume, so that kind and volume do not trade off); the
+  kind: priors.kind_centred puts the kind effects at each kind's own volume,
+  so that kind and volume do not trade off); the
   canonical intercept α = α' − Σ β_j·x̄_j is the Deterministic
   `attendance_intercept` (its prior is on α', the logit at the covariate centre);
-- cohort, scholar and session effects are split into their mean and zero-sum
-  deviations (priors.split_group_effect); the sampler sees the identified sums
+- scholar and session effects are split into their mean and zero-sum
+  deviations (priors.split_group_effect), cohort effects and cohort week-slope
+  deviations likewise, with their variance integrated out (priors.cohort_effect:
+  a few data-rich cohorts otherwise funnel); the sampler sees the identified sums
   L = α' + ā + ū + ē + d̄·x̄ (`attendance_level`) and S = δ + d̄
   (`attendance_week_slope_total`), and α', δ follow from the priors of ā, d̄.
+
+Every covariate lives on the session, so the predictor is built per session
+and each row adds its scholar's effect (models/likelihoods.py).
 
 `attendance_likelihood(design, pr, scholar, scholar_mean)` adds everything but
 the scholar effect to the model in context; the joint model (models/joint.py)
@@ -35,8 +40,9 @@ import pytensor.tensor as pt
 
 from mats_eval.design import Design
 from mats_eval.errors import UsageError
+from mats_eval.models.likelihoods import bernoulli_logit
 from mats_eval.models.priors import (
-    ATTENDANCE_PRIORS, kind_centred, make_prior, resolve_priors, split_group_effect,
+    ATTENDANCE_PRIORS, kind_centred, make_prior, cohort_effect, resolve_priors, split_group_effect,
 )
 
 FORMS = ("linear", "floor")
@@ -44,9 +50,8 @@ SLOPE = "attendance_week_slope"
 
 
 def attendance_columns(design: Design, form: str) -> dict[str, np.ndarray]:
-    """Fixed-effect covariates per attendance observation, keyed by their coefficient name."""
-    s = design.att_session
-    m, v, w0 = design.session_mandatory[s], design.session_volume[s], design.session_week0[s]
+    """Fixed-effect covariates per session, keyed by their coefficient name."""
+    m, v, w0 = design.session_mandatory, design.session_volume, design.session_week0
     cols = {"attendance_mandatory": m, "attendance_volume": v, "attendance_week_slope_mandatory": w0 * m}
     if form == "linear":
         cols["attendance_week_slope"] = w0 * (1 - m)
@@ -88,51 +93,54 @@ def attendance_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, f
     """
     _check(design, form)
     s, i = design.att_session, design.att_scholar
-    cohort_of_obs = design.session_cohort[s]
-    m = design.session_mandatory[s]
-    w0 = design.session_week0[s]
-    cols = attendance_columns(design, form)
+    kind_of_session, cohort_of_session = design.session_kind, design.session_cohort
+    cols = attendance_columns(design, form)  # per session; centred at their means over the rows
     n_cohorts = len(design.coords["cohort"])
     betas = {name: make_prior(pr, name) for name in cols if name != SLOPE}
-    # volume differs mostly between kinds: kind effects are sampled shifted (priors.kind_centred)
+    # volume differs mostly between kinds: kind effects sit at the kind's own volume (priors.kind_centred)
     volume = "attendance_volume"
-    kind, volume_centred, volume_centre = kind_centred(pr, "attendance_kind", betas[volume], cols[volume],
-                                                       design.session_kind[s], len(design.coords["kind"]))
-    centre = {n: (volume_centre if n == volume else cols[n].mean()) for n in cols}
-    _, cohort_mean, cohort_dev = split_group_effect(pr, "attendance_cohort_sd", "attendance_cohort", "cohort",
-                                                    n_cohorts)
+    kind, volume_of_kind, volume_centre = kind_centred(pr, "attendance_kind", betas[volume], cols[volume][s],
+                                                       kind_of_session[s], len(design.coords["kind"]))
+    centre = {n: (volume_centre if n == volume else cols[n][s].mean()) for n in cols}
+    offset = {n: cols[n] - (volume_of_kind[kind_of_session] if n == volume else centre[n]) for n in cols}
+    _, cohort_mean, cohort_dev = cohort_effect(pr, "attendance_cohort_var", "attendance_cohort_sd",
+                                               "attendance_cohort", "cohort", n_cohorts)
     _, session_mean, session = split_group_effect(pr, "attendance_session_sd", "attendance_session", "session",
                                                   len(design.coords["session"]), deterministic=False)
-    fixed = sum(b * (volume_centred if n == volume else cols[n] - centre[n]) for n, b in betas.items())
+    fixed = sum(b * offset[n] for n, b in betas.items())
     level_shift = cohort_mean + scholar_mean + session_mean
     if form == "linear":
         # S = δ + d̄ is what the data pin; δ = S − d̄ keeps its own prior
-        _, slope_mean, slope_dev = split_group_effect(
-            pr, "attendance_week_slope_cohort_sd", "attendance_week_slope_cohort", "cohort", n_cohorts)
+        _, slope_mean, slope_dev = cohort_effect(pr, "attendance_week_slope_cohort_var",
+                                                 "attendance_week_slope_cohort_sd", "attendance_week_slope_cohort",
+                                                 "cohort", n_cohorts)
         slope_total = make_prior(pr, SLOPE, f"{SLOPE}_total", shift=slope_mean)
         betas[SLOPE] = pm.Deterministic(SLOPE, slope_total - slope_mean)
-        x = cols[SLOPE]
-        fixed = fixed + slope_total * (x - centre[SLOPE]) + slope_dev[cohort_of_obs] * x
+        fixed = fixed + slope_total * offset[SLOPE] + slope_dev[cohort_of_session] * cols[SLOPE]
         level_shift = level_shift + slope_mean * centre[SLOPE]
     # L = α' + ā + ū + ē (+ d̄·x̄): the level of the observed units, sampled directly
     level = make_prior(pr, "attendance_intercept", "attendance_level", shift=level_shift)
     pm.Deterministic("attendance_intercept", level - level_shift - sum(b * centre[n] for n, b in betas.items()))
-    eta = level + fixed + kind[design.session_kind[s]] + cohort_dev[cohort_of_obs] + scholar[i] + session[s]
+    session_eta = level + fixed + kind[kind_of_session] + cohort_dev[cohort_of_session] + session
+    eta = session_eta[s] + scholar[i]  # likelihoods: every covariate lives on the session
     if form == "linear":
-        pm.Bernoulli("attended", logit_p=eta, observed=design.att_y, dims="attendance_obs")
+        bernoulli_logit("attended", eta, design.att_y, dims="attendance_obs")
     else:
-        p = floor_probability(pr, eta, w0, m, cohort_of_obs)
+        p = floor_probability(pr, eta, design.session_week0, design.session_mandatory, cohort_of_session, s)
         pm.Bernoulli("attended", p=p, observed=design.att_y, dims="attendance_obs")
 
 
-def floor_probability(pr: dict, eta, w0: np.ndarray, m: np.ndarray, cohort_of_obs: np.ndarray):
-    """p = m·logit⁻¹(η) + (1−m)·logit⁻¹(η)·(φ + (1−φ)·exp(−λ_c (w−1))) (η already has δ_m·(w−1)·m)."""
+def floor_probability(pr: dict, eta, w0: np.ndarray, m: np.ndarray, cohort_of_session: np.ndarray, s: np.ndarray):
+    """p = m·logit⁻¹(η) + (1−m)·logit⁻¹(η)·(φ + (1−φ)·exp(−λ_c (w−1))) (η already has δ_m·(w−1)·m).
+
+    w0, m, cohort_of_session are per session; s maps rows to sessions.
+    """
     floor = make_prior(pr, "attendance_floor_fraction")
     rate = make_prior(pr, "attendance_decay_rate")
     rate_sd = make_prior(pr, "attendance_decay_rate_cohort_sd")
     rate_z = pm.Normal("attendance_decay_rate_cohort_z", 0.0, 1.0, dims="cohort")
     rate_c = pm.Deterministic("attendance_decay_rate_cohort", rate * pt.exp(rate_sd * rate_z), dims="cohort")
-    decay = floor + (1 - floor) * pt.exp(-rate_c[cohort_of_obs] * w0)
+    decay = m + (1 - m) * (floor + (1 - floor) * pt.exp(-rate_c[cohort_of_session] * w0))
     p1 = pm.math.sigmoid(eta)
     # clip: a product of probabilities can underflow to 0 and give log(0) for an attended row
-    return pt.clip(p1 * (m + (1 - m) * decay), 1e-12, 1 - 1e-12)
+    return pt.clip(p1 * decay[s], 1e-12, 1 - 1e-12)

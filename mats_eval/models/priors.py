@@ -29,6 +29,7 @@ import pytensor.tensor as pt
 from scipy.special import logit
 
 from mats_eval.errors import UsageError
+from mats_eval.models.likelihoods import cutpoint_table
 
 
 class PriorError(UsageError, ValueError):
@@ -45,10 +46,13 @@ ATTENDANCE_PRIORS: dict[str, Prior] = {
     "attendance_volume": ("Normal", {"mu": 0.0, "sigma": 0.5}),
     "attendance_week_slope": ("Normal", {"mu": 0.0, "sigma": 0.5}),
     "attendance_week_slope_mandatory": ("Normal", {"mu": 0.0, "sigma": 0.5}),
-    "attendance_week_slope_cohort_sd": ("HalfNormal", {"sigma": 0.1}),
-    # boundary-avoiding (Gamma(2, 5): mean 0.4, zero density at 0): with ~3 cohorts a
-    # half-normal lets the sampler into the sd → 0 funnel (data/example failed the gate)
-    "attendance_cohort_sd": ("Gamma", {"alpha": 2.0, "beta": 5.0}),
+    # variance of the cohorts' week slopes (sd attendance_week_slope_cohort_sd; priors.cohort_effect):
+    # sd median 0.04, 90% 0.02–0.11 per week, i.e. ±0.4 logits over 10 weeks at most
+    "attendance_week_slope_cohort_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.002}),
+    # cohort variance σ² (sd σ = attendance_cohort_sd): InverseGamma so that σ can be
+    # integrated out (priors.cohort_effect); α = 1.5, β = 0.1 give σ a median of 0.29 and a
+    # 90% interval of 0.16–0.75 logits: cohorts do differ, by up to ~15 points of attendance
+    "attendance_cohort_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.1}),
     "attendance_scholar_sd": ("HalfNormal", {"sigma": 1.0}),
     "attendance_session_sd": ("HalfNormal", {"sigma": 0.5}),
     # form="floor" only: p_w = p_1·(φ + (1 − φ)·exp(−λ_c (w − 1))), λ_c = λ·exp(σ_λ z_c)
@@ -62,7 +66,7 @@ RATING_PRIORS: dict[str, Prior] = {
     "rating_mandatory": ("Normal", {"mu": 0.0, "sigma": 1.0}),
     "rating_volume": ("Normal", {"mu": 0.0, "sigma": 0.5}),
     "rating_week": ("Normal", {"mu": 0.0, "sigma": 0.25}),
-    "rating_cohort_sd": ("Gamma", {"alpha": 2.0, "beta": 5.0}),  # boundary-avoiding, as above
+    "rating_cohort_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.1}),  # as attendance_cohort_var
     "rating_scholar_sd": ("HalfNormal", {"sigma": 1.0}),
     "rating_speaker_sd": ("HalfNormal", {"sigma": 0.5}),
     # cutpoints: Normal around the logits of equal category shares, this sd
@@ -73,7 +77,7 @@ RATING_PRIORS: dict[str, Prior] = {
 RETRO_PRIORS: dict[str, Prior] = {
     "retro_element": ("ZeroSumNormal", {"sigma": 1.0}),  # zero-sum: the cutpoints carry the level
     "retro_mandatory": ("Normal", {"mu": 0.0, "sigma": 1.0}),
-    "retro_cohort_sd": ("HalfNormal", {"sigma": 0.5}),
+    "retro_cohort_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.1}),  # as attendance_cohort_var
     "retro_scholar_sd": ("HalfNormal", {"sigma": 1.0}),
     # cutpoints: Normal around the logits of equal category shares, this sd
     "retro_cutpoints": ("Normal", {"sigma": 1.5}),
@@ -169,7 +173,7 @@ def group_effect(priors: Mapping[str, Prior], sd_name: str, effect_name: str, di
 
     Non-centred suits many weakly-informed groups (scholars, sessions, speakers). For a
     few data-rich groups (cohorts) neither form samples well on data/example (centred:
-    ~100 divergences; non-centred: intercept ESS ~150); use split_group_effect there.
+    ~100 divergences; non-centred: intercept ESS ~150); use cohort_effect there.
     """
     sd = make_prior(priors, sd_name)
     if centred:
@@ -180,75 +184,102 @@ def group_effect(priors: Mapping[str, Prior], sd_name: str, effect_name: str, di
 
 
 def split_group_effect(priors: Mapping[str, Prior], sd_name: str, effect_name: str, dim: str, n: int,
-                       centred_deviations: bool = False, deterministic: bool = True):
+                       deterministic: bool = True):
     """Group effect a ~ N(0, sd) iid over `dim`, split into its mean and zero-sum deviations.
 
     a_c = ā + ã_c,  ā = sd·ζ/√n (ζ ~ N(0,1), `<effect>_mean_z`),  ã = sd·z̃
     (z̃ ~ ZeroSumNormal(1) = z − z̄ of iid N(0,1), `<effect>_z`): exactly the iid model.
-    Why: with a few data-rich groups (cohorts) only level + ā is identified; models
-    sample that sum directly and let ā follow its prior (see models/attendance.py),
-    which removes the intercept–group ridge that stalls the sampler.
-    With `centred_deviations` ã itself is sampled (`<effect>_dev` ~ ZeroSumNormal(sd)):
-    data-rich groups pin ã, and a non-centred z̃ = ã/sd then traces a curved ridge.
+    Why: only level + ā is identified; models sample that sum directly and let ā
+    follow its prior (see models/attendance.py), which removes the intercept–group
+    ridge that stalls the sampler. For a few data-rich groups use cohort_effect.
     Returns (sd, ā, ã); the full effect is kept as the Deterministic `effect_name`.
     """
     sd = make_prior(priors, sd_name)
     mean_z = pm.Normal(f"{effect_name}_mean_z", 0.0, 1.0)
-    if centred_deviations:
-        dev = pm.ZeroSumNormal(f"{effect_name}_dev", sigma=sd, dims=dim)
-    else:
-        dev = sd * pm.ZeroSumNormal(f"{effect_name}_z", sigma=1.0, dims=dim)
+    dev = sd * pm.ZeroSumNormal(f"{effect_name}_z", sigma=1.0, dims=dim)
     mean = sd * mean_z / np.sqrt(n)
     if deterministic:
         pm.Deterministic(effect_name, mean + dev, dims=dim)
     return sd, mean, dev
 
 
+def helmert_basis(n: int) -> np.ndarray:
+    """Orthonormal n×n matrix whose first row is 1/√n (the mean); the others span the zero-sum contrasts."""
+    basis = np.zeros((n, n))
+    basis[0] = 1.0 / np.sqrt(n)
+    for j in range(1, n):
+        basis[j, :j] = 1.0 / np.sqrt(j * (j + 1))
+        basis[j, j] = -j / np.sqrt(j * (j + 1))
+    return basis
+
+
+def cohort_effect(priors: Mapping[str, Prior], var_name: str, sd_name: str, effect_name: str, dim: str, n: int):
+    """Effects of a few data-rich groups (cohorts): a_c ~ N(0, σ²) iid, σ² ~ InverseGamma(α, β) (`var_name`).
+
+    With ~3 cohorts of thousands of rows each the data pin the a_c, and both the
+    centred and the non-centred forms funnel where σ is small (divergences on
+    data/example). So σ is integrated out and drawn back exactly:
+
+        x = H·a ~ MvStudentT(ν = 2α, 0, (β/α)·I)     (`<effect>_t`, H = helmert_basis)
+        σ² = (β + |x|²/2) / G,  G ~ Gamma(α + n/2, 1)  (`<sd_name>_gamma`)
+
+    which is the same joint distribution as the hierarchy (σ² | a ~ InverseGamma(α + n/2,
+    β + |a|²/2)), but G is independent of a a priori and a posteriori (σ touches the
+    data only through a). x's first entry is √n·ā, the others the zero-sum contrasts.
+    Returns (σ, ā, a − ā); the full effect is the Deterministic `effect_name`.
+    """
+    dist, params = priors[var_name]
+    if dist != "InverseGamma" or set(params) != {"alpha", "beta"}:
+        raise PriorError(f"prior {var_name!r}: the cohort variance needs InverseGamma(alpha, beta) "
+                         f"(integrated out exactly; see priors.cohort_effect), got {dist}{params}")
+    alpha, beta = float(params["alpha"]), float(params["beta"])
+    model = pm.modelcontext(None)
+    basis_dim = f"{dim}_basis"
+    if basis_dim not in model.coords:
+        model.add_coord(basis_dim, ["mean"] + [f"contrast_{j}" for j in range(1, n)])
+    x = pm.MvStudentT(f"{effect_name}_t", nu=2 * alpha, mu=np.zeros(n), scale=np.eye(n) * beta / alpha,
+                      dims=basis_dim)
+    gamma = pm.Gamma(f"{sd_name}_gamma", alpha=alpha + n / 2, beta=1.0)
+    sd = pm.Deterministic(sd_name, pt.sqrt((beta + pt.sum(x**2) / 2) / gamma))
+    effect = pt.dot(helmert_basis(n).T, x)
+    pm.Deterministic(effect_name, effect, dims=dim)
+    mean = x[0] / np.sqrt(n)
+    return sd, mean, effect - mean
+
+
 def kind_centred(priors: Mapping[str, Prior], kind_name: str, beta, x: np.ndarray, kind_idx: np.ndarray,
                  n_kinds: int, dim: str = "kind"):
-    """Zero-sum kind effects with a slope β whose covariate x differs mostly between kinds (volume).
+    """Kind effects with a slope β whose covariate x differs mostly between kinds (volume).
 
     The data pin each kind's level at its typical x, not kind[k] and β apart, which
     leaves a ridge between them (data/example: seminars run 2–8 a week, the other
-    kinds 1–2; ESS of attendance_volume ~320). Exact rewrite:
+    kinds 1–2). So the model is written around each kind's own mean x̄_k:
 
-        kind[k] + β·(x − c)  =  kind'[k] + β·(x − x̄_k),   kind' = kind + β·(x̄_k − m),  c = m
+        η = kind'[k] + β·(x − x̄_k),   kind = kind' − β·(x̄_k − m)   (canonical, centre m)
 
-    with x̄_k the mean of x over kind k's rows and m the mean of the x̄_k over kinds
-    (so kind' is zero-sum too). The sampler sees kind' (`<kind_name>_shifted`, ZSN
-    base measure plus a pm.Potential that restores kind's own prior exactly:
-    log ZSN(kind' − β·a) − log ZSN(kind'), a = x̄_k − m); `<kind_name>` stays the
-    canonical Deterministic. The covariate's centre is m (callers use it where
-    they used x's mean). Only for a ZeroSumNormal kind prior; otherwise kind is
-    sampled as is and x is centred at m. Prior predictive sampling ignores
-    Potentials, so there the kind effects come out slightly wider (sd of β·a).
-    Returns (kind' or kind, x − x̄_k or x − m, m).
+    with m the mean of the x̄_k over kinds. The prior (entry `kind_name`) is on
+    kind' (`<kind_name>_at_own_volume`): the effect of a kind at its usual
+    volume, which is what a programme lead has a view on; the canonical
+    `<kind_name>` (at the common volume m, zero-sum too) is a Deterministic.
+    Returns (kind', x̄ per kind, m); callers centre x at x̄_k (rows of kind k).
     """
     xbar = np.array([x[kind_idx == k].mean() if np.any(kind_idx == k) else np.nan for k in range(n_kinds)])
     m = float(np.nanmean(xbar))
     xbar = np.where(np.isnan(xbar), m, xbar)
-    dist, params = priors[kind_name]
-    if dist != "ZeroSumNormal":
-        return make_prior(priors, kind_name, dims=dim), x - m, m
-    sigma = float(params.get("sigma", 1.0))
-    a = xbar - m
-    shifted = pm.ZeroSumNormal(f"{kind_name}_shifted", **params, dims=dim)
-    pm.Potential(f"{kind_name}_prior", -(pt.sum((shifted - beta * a) ** 2) - pt.sum(shifted**2)) / (2 * sigma**2))
-    pm.Deterministic(kind_name, shifted - beta * a, dims=dim)
-    return shifted, x - xbar[kind_idx], m
+    own = make_prior(priors, kind_name, f"{kind_name}_at_own_volume", dims=dim)
+    pm.Deterministic(kind_name, own - beta * (xbar - m), dims=dim)
+    return own, xbar, m
 
 
 def ordered_cutpoints(entry: Prior, scales, name_of, dim_prefix: str, level, shift) -> "pt.TensorVariable":
-    """Ordered cutpoints per scale, stacked into (n_scales, K_max − 1) with padding.
+    """Ordered cutpoints per scale as the (n_scales, K_max + 1) table of likelihoods.cutpoint_table.
 
     Sampled: c* (`<name>_raw`, prior N(μ − level, σ) with μ the logits of equal
     category shares, i.e. c* + level ~ N(μ, σ)), which the data pin; canonical
-    `<name>` = c* + level + shift. Shorter scales' rows are padded with a huge
-    constant, which gives their non-existent top categories probability exactly 0.
+    `<name>` = c* + level + shift.
     """
     dist, params = entry
     sizes = [hi - lo + 1 for lo, hi in scales]
-    k_max = max(sizes)
     rows = []
     for scale, k in zip(scales, sizes):
         mu = cutpoint_prior_mean(k)
@@ -258,13 +289,11 @@ def ordered_cutpoints(entry: Prior, scales, name_of, dim_prefix: str, level, shi
             transform=pm.distributions.transforms.ordered, initval=np.sort(mu),
         )
         pm.Deterministic(name_of(scale), raw + level + shift, dims=dim)
-        rows.append(pt.concatenate([raw, pt.full((k_max - k,), CUTPOINT_PAD)]) if k < k_max else raw)
-    return pt.stack(rows)
+        rows.append(raw)
+    return cutpoint_table(rows, max(sizes))
 
 
 def cutpoint_prior_mean(n_categories: int) -> np.ndarray:
     """logit(j/K), j = 1..K−1: the cutpoints of equal category shares at η = 0."""
     return logit(np.arange(1, n_categories) / n_categories)
 
-
-CUTPOINT_PAD = 1e6  # sigmoid(1e6 − η) == 1.0 exactly in float64

@@ -9,7 +9,8 @@ per scale, `rating_cutpoints_<min>_<max>` (dim `rating_cut_<min>_<max>`);
 `cutpoint_name(scale)` gives the name. kind is zero-sum, so the cutpoints
 carry the overall level. As in the attendance model, covariates are centred
 for the sampler, and cohort effects are split into mean b̄ and zero-sum deviations
-(priors.split_group_effect) so that the cutpoints absorb b̄; the canonical
+(priors.cohort_effect, which integrates the cohort variance out) so that the
+cutpoints absorb b̄; the canonical
 cutpoints c = c* + b̄ + Σ γ_j·x̄_j are Deterministics, the sampled ones
 `rating_cutpoints_<min>_<max>_raw`.
 
@@ -17,6 +18,8 @@ Scales of different length share one likelihood: shorter scales' cutpoint
 rows are padded with a huge constant, which gives their non-existent top
 categories probability exactly 0 (priors.ordered_cutpoints, shared with the
 retrospective model). Volume is centred within kind (priors.kind_centred).
+The predictor is built per session, each row adding its scholar's effect,
+and each row's likelihood uses only its two cutpoints (models/likelihoods.py).
 
 `rating_likelihood(design, pr, scholar, scholar_mean)` adds everything but the
 scholar effect to the model in context; the joint model (models/joint.py)
@@ -30,9 +33,10 @@ import pymc as pm
 from mats_eval.design import Design, scale_label
 from mats_eval.errors import UsageError
 from mats_eval.models.priors import (
-    RATING_PRIORS, cutpoint_prior_mean, group_effect, kind_centred, make_prior, ordered_cutpoints, resolve_priors,
+    RATING_PRIORS, cohort_effect, cutpoint_prior_mean, group_effect, kind_centred, make_prior, ordered_cutpoints, resolve_priors,
     split_group_effect,
 )
+from mats_eval.models.likelihoods import ordered_logistic
 
 __all__ = ["ratings_model", "rating_likelihood", "rating_coords", "cutpoint_name", "cutpoint_prior_mean"]
 
@@ -43,12 +47,11 @@ def cutpoint_name(scale: tuple[int, int]) -> str:
 
 
 def rating_columns(design: Design) -> dict[str, np.ndarray]:
-    """Fixed-effect covariates per rating observation, keyed by their coefficient name."""
-    s = design.rating_session
+    """Fixed-effect covariates per session, keyed by their coefficient name."""
     return {
-        "rating_mandatory": design.session_mandatory[s],
-        "rating_volume": design.session_volume[s],
-        "rating_week": design.session_week0[s],
+        "rating_mandatory": design.session_mandatory,
+        "rating_volume": design.session_volume,
+        "rating_week": design.session_week0,
     }
 
 
@@ -87,22 +90,23 @@ def rating_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0) -> No
     """
     _check(design)
     s, i = design.rating_session, design.rating_scholar
-    cols = rating_columns(design)
+    kind_of_session = design.session_kind
+    cols = rating_columns(design)  # per session; centred at their means over the rated rows
     gammas = {name: make_prior(pr, name) for name in cols}
     volume = "rating_volume"
-    kind, volume_centred, volume_centre = kind_centred(pr, "rating_kind", gammas[volume], cols[volume],
-                                                       design.session_kind[s], len(design.coords["kind"]))
-    centre = {n: (volume_centre if n == volume else cols[n].mean()) for n in cols}
+    kind, volume_of_kind, volume_centre = kind_centred(pr, "rating_kind", gammas[volume], cols[volume][s],
+                                                       kind_of_session[s], len(design.coords["kind"]))
+    centre = {n: (volume_centre if n == volume else cols[n][s].mean()) for n in cols}
+    offset = {n: cols[n] - (volume_of_kind[kind_of_session] if n == volume else centre[n]) for n in cols}
     shift = sum(g * centre[n] for n, g in gammas.items())
-    centred = sum(g * (volume_centred if n == volume else cols[n] - centre[n]) for n, g in gammas.items())
-    # centred deviations: rating cohort effects are pinned by the data (non-centred: ESS ~180 on data/example)
-    _, cohort_mean, cohort_dev = split_group_effect(pr, "rating_cohort_sd", "rating_cohort", "cohort",
-                                                    len(design.coords["cohort"]), centred_deviations=True)
-    eta = kind[design.session_kind[s]] + centred + cohort_dev[design.session_cohort[s]] + scholar[i]
+    _, cohort_mean, cohort_dev = cohort_effect(pr, "rating_cohort_var", "rating_cohort_sd", "rating_cohort",
+                                               "cohort", len(design.coords["cohort"]))
+    session_eta = kind[kind_of_session] + sum(g * offset[n] for n, g in gammas.items()) \
+        + cohort_dev[design.session_cohort]
     if design.has_speakers:
         speaker = group_effect(pr, "rating_speaker_sd", "rating_speaker", "speaker")
-        eta = eta + speaker[design.session_speaker[s]] * design.session_has_speaker[s]
-    cut_matrix = ordered_cutpoints(pr["rating_cutpoints"], design.scales, cutpoint_name, "rating_cut",
-                                   level=cohort_mean + scholar_mean, shift=shift)
-    pm.OrderedLogistic("rating", eta=eta, cutpoints=cut_matrix[design.rating_scale], compute_p=False,
-                       observed=design.rating_code, dims="rating_obs")
+        session_eta = session_eta + speaker[design.session_speaker] * design.session_has_speaker
+    table = ordered_cutpoints(pr["rating_cutpoints"], design.scales, cutpoint_name, "rating_cut",
+                              level=cohort_mean + scholar_mean, shift=shift)
+    ordered_logistic("rating", session_eta[s] + scholar[i], table, design.rating_scale, design.rating_code,
+                     dims="rating_obs")

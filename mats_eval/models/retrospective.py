@@ -15,7 +15,7 @@ assumption that element effects are the same in every cohort
 
 As in the session-rating model the mandatory column is centred for the sampler
 and the cohort and scholar effects are split into mean and zero-sum deviations
-(priors.split_group_effect), so the cutpoints absorb the means: canonical
+(priors.cohort_effect, priors.split_group_effect), so the cutpoints absorb the means: canonical
 κ = κ* + c̄ + t̄ + β_m·m̄ (Deterministic), sampled `retro_cutpoints_<min>_<max>_raw`
 (priors.ordered_cutpoints, shared with the session-rating model).
 
@@ -30,8 +30,9 @@ import pymc as pm
 
 from mats_eval.design import Design, RetroDesign, scale_label
 from mats_eval.errors import UsageError
+from mats_eval.models.likelihoods import ordered_logistic
 from mats_eval.models.priors import (
-    RETRO_PRIORS, make_prior, ordered_cutpoints, resolve_priors, split_group_effect,
+    RETRO_PRIORS, cohort_effect, make_prior, ordered_cutpoints, resolve_priors, split_group_effect,
 )
 
 
@@ -70,15 +71,12 @@ def retro_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0) -> Non
     m = retro.mandatory
     element = make_prior(pr, "retro_element", dims="element")
     beta = make_prior(pr, "retro_mandatory")
-    # centred deviations, as for session-rating cohorts: each cohort's ~200 retro rows pin its
-    # deviation (non-centred: tail ESS 384 for retro_cohort_sd on data/example)
-    _, cohort_mean, cohort_dev = split_group_effect(pr, "retro_cohort_sd", "retro_cohort", "cohort",
-                                                    len(design.coords["cohort"]), centred_deviations=True)
+    _, cohort_mean, cohort_dev = cohort_effect(pr, "retro_cohort_var", "retro_cohort_sd", "retro_cohort", "cohort",
+                                               len(design.coords["cohort"]))
     eta = element[retro.element] + beta * (m - m.mean()) + cohort_dev[retro.cohort] + scholar[retro.scholar]
     cuts = ordered_cutpoints(pr["retro_cutpoints"], retro.scales, retro_cutpoint_name, "retro_cut",
                              level=cohort_mean + scholar_mean, shift=beta * m.mean())
-    pm.OrderedLogistic("retro", eta=eta, cutpoints=cuts[retro.scale], compute_p=False, observed=retro.code,
-                       dims="retro_obs")
+    ordered_logistic("retro", eta, cuts, retro.scale, retro.code, dims="retro_obs")
 
 
 def retrospective_model(design: Design, priors: dict | None = None) -> pm.Model:

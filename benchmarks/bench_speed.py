@@ -1,0 +1,140 @@
+"""Speed benchmark: the package's default joint fit against a naive baseline, at 1x, 2x, 4x scholars.
+
+    .venv/bin/python benchmarks/bench_speed.py [--scales 1,2,4] [--timeout 1200]
+        [--out benchmarks/results/speed.json]
+
+Datasets: data/example (1x) and simulate("mats-history", seed=2024, scale=2 and 4):
+the same three cohorts and programme with 2x and 4x the scholars.
+
+- package: mats_eval.fit(data, "joint", checks=False) with every default
+  (nutpie, 2 chains x (600 tune + 3000 draws), target_accept 0.8);
+- baseline: benchmarks/naive_joint.py (the same likelihood and priors written
+  the obvious way: centred effects, raw row-level covariates, pm.Bernoulli and
+  pm.OrderedLogistic) sampled by PyMC's own NUTS with PyMC's defaults
+  (2 chains x (1000 tune + 1000 draws), target_accept 0.8).
+
+Each fit runs in a fresh process with empty PyTensor/Numba caches, so compile
+time is the cold cost. time_to_gate = model build + compile + sampling +
+diagnostics when the gate passes (else the gate is reported as failed).
+ESS/s = min bulk ESS / sampling seconds, over (a) every variable of that model
+(the gate's own set) and (b) the canonical parameters both models carry under
+the same name and meaning (CANONICAL in the child), so the ratio compares like
+with like.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+start = time.perf_counter()
+import numpy as np
+import arviz as az
+import pymc as pm
+from mats_eval.design import build_design
+from mats_eval.diagnostics import diagnose
+from mats_eval.io import load
+from mats_eval.simulate import simulate
+
+variant, scale = sys.argv[1], float(sys.argv[2])
+data = load("data/example") if scale == 1 else simulate("mats-history", seed=2024, scale=scale).program_data()
+design = build_design(data)
+rows = len(design.att_y) + len(design.rating_code) + (len(design.retro.code) if design.retro is not None else 0)
+t0 = time.perf_counter()
+if variant == "package":
+    import mats_eval
+    result = mats_eval.fit(data, model="joint", checks=False, progress=False, seed=0)
+    idata, t = result.idata, result.manifest["timings_seconds"]
+    build, compile_, sampling = t["build"], t["compile"], t["sampling"]
+else:
+    sys.path.insert(0, "benchmarks")
+    from naive_joint import naive_joint_model
+    model = naive_joint_model(design)
+    build = time.perf_counter() - t0
+    s0 = time.perf_counter()
+    with model:
+        idata = pm.sample(nuts_sampler="pymc", random_seed=0, progressbar=False, compute_convergence_checks=False)
+    wall = time.perf_counter() - s0
+    sampling = float(idata["posterior"].attrs.get("sampling_time", wall))
+    compile_ = wall - sampling
+d0 = time.perf_counter()
+diag = diagnose(idata)
+diag_s = time.perf_counter() - d0
+ess = az.ess(idata, method="bulk")
+post = idata["posterior"]
+def min_ess(names):
+    return float(min(np.nanmin(np.asarray(ess[n])) for n in names))
+names = list(post.data_vars)
+# canonical parameters both models carry under the same name and meaning
+CANONICAL = ["attendance_intercept", "attendance_kind", "attendance_mandatory", "attendance_volume",
+             "attendance_week_slope", "attendance_week_slope_mandatory", "attendance_week_slope_cohort",
+             "attendance_cohort", "attendance_session", "rating_kind", "rating_mandatory", "rating_volume",
+             "rating_week", "rating_cohort", "rating_speaker", "rating_cutpoints_1_10", "retro_element",
+             "retro_mandatory", "retro_cohort", "retro_scholar_loading"]
+shared = [n for n in CANONICAL if n in names]
+out = dict(variant=variant, scale=scale, scholars=len(design.coords["scholar"]), rows=rows,
+           draws=int(post.sizes["draw"]), chains=int(post.sizes["chain"]), build=build, compile=compile_,
+           sampling=sampling, diagnostics=diag_s, passed=diag["passed"], failures=diag["failures"],
+           divergences=diag["divergences"], rhat_max=diag["rhat_max"], ess_bulk_min=min_ess(names),
+           mean_steps=float(np.asarray(idata["sample_stats"]["n_steps"]).mean()) if "n_steps" in idata["sample_stats"] else
+                      float(np.asarray(idata["sample_stats"]["tree_depth"]).mean()),
+           ess_shared_min=min_ess(shared), shared=shared)
+out["time_to_gate"] = build + compile_ + sampling + diag_s if diag["passed"] else None
+out["ess_per_s"] = out["ess_bulk_min"] / sampling
+out["ess_shared_per_s"] = out["ess_shared_min"] / sampling
+print("RESULT" + json.dumps(out))
+"""
+
+def markdown(rows: list[dict]) -> str:
+    head = ("| scholars (x) | rows | variant | draws | compile s | sampling s | time to gate s | min bulk ESS | "
+            "ESS/s | ESS/s shared | steps/draw | div | gate |")
+    lines = [head, "|" + "---|" * 13]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['scale']:g}x | | {r['variant']} | | | | | | | | | | {r['error']} |")
+            continue
+        ttg = f"{r['time_to_gate']:.0f}" if r["time_to_gate"] is not None else "not reached"
+        lines.append(
+            f"| {r['scholars']} ({r['scale']:g}x) | {r['rows']} | {r['variant']} | {r['chains']}x{r['draws']} | "
+            f"{r['compile']:.0f} | {r['sampling']:.0f} | {ttg} | {r['ess_bulk_min']:.0f} | {r['ess_per_s']:.1f} | "
+            f"{r['ess_shared_per_s']:.1f} | "
+            f"{r['mean_steps']:.0f} | {r['divergences']} | {'pass' if r['passed'] else 'FAIL: ' + '; '.join(r['failures'])} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="1,2,4")
+    parser.add_argument("--variants", default="package,baseline")
+    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per fit before it is recorded as unfinished")
+    parser.add_argument("--out", default="benchmarks/results/speed.json")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = json.loads(out.read_text()) if out.exists() else []
+    done = {(r["variant"], r["scale"]) for r in rows if "error" not in r}
+    for scale in (float(s) for s in args.scales.split(",")):
+        for variant in args.variants.split(","):
+            if (variant, scale) in done:  # resumable: one row per (variant, scale)
+                continue
+            start = time.perf_counter()
+            row = run_one(variant, scale, args.timeout)
+            rows = [r for r in rows if (r["variant"], r["scale"]) != (variant, scale)] + [row]
+            print(f"{variant} {scale:g}x: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+            out.write_text(json.dumps(rows, indent=2))
+    rows.sort(key=lambda r: (r["scale"], r["variant"] != "package"))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
