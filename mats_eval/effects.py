@@ -150,11 +150,12 @@ def summarise_draws(name: str, draws: np.ndarray, scale: str | None = None) -> d
     }
 
 
-def estimand_draws(idata, design_or_data, kind: str | None = None) -> dict[str, np.ndarray]:
-    """Every contract estimand this posterior defines, as draw arrays."""
+def estimand_draws(idata, design_or_data, kind: str | None = None, optimum: bool = True) -> dict[str, np.ndarray]:
+    """Every contract estimand this posterior defines, as draw arrays (`optimum=False`: all but
+    optimal_sessions_per_week, the costly one)."""
     ref = reference_of(design_or_data)
     p = canonical_parameters(idata, ref, kind)
-    out = est.all_estimands(p, ref)
+    out = est.all_estimands(p, ref, optimum=optimum)
     if "attendance_decay_rate" in p:  # floor form: exact last week instead of the logit-linear one
         out["attendance_last_week"] = floor_attendance(p, ref)[1]
     return out
@@ -178,7 +179,7 @@ def volume_curve(idata, data, kind: str | None = None) -> pd.DataFrame:
     p = canonical_parameters(idata, ref, kind)
     if "attendance_intercept" not in p or "rating_mandatory" not in p:
         return pd.DataFrame(columns=VOLUME_CURVE_COLUMNS)
-    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
+    p = est.thinned({k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}, est.CURVE_DRAWS)
     grid = np.asarray(ref.volume_grid, dtype=float)
     curve = est.valued_attendance_curve(p, ref, grid)
     optimum = grid[np.argmax(curve, axis=1)]

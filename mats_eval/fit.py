@@ -42,7 +42,7 @@ DEFAULT_SAMPLER = "nutpie"
 # Measured in benchmarks/RESULTS.md.
 SAMPLER_OPTIONS: dict[str, dict] = {name: {"target_accept": 0.8} for name in SAMPLERS}
 DEFAULT_DRAWS = 3000
-DEFAULT_TUNE = 600
+DEFAULT_TUNE = 1000
 DEFAULT_CHAINS = 2
 _VERSIONED = ("pymc", "pytensor", "arviz", "arviz-base", "arviz-stats", "nutpie", "numba", "numpy", "scipy",
               "pandas", "xarray", "netCDF4", "h5netcdf", "numpyro", "jax")

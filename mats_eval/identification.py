@@ -186,6 +186,8 @@ def _logpdf(dist: str, params: dict, x: np.ndarray) -> np.ndarray:
         return stats.t.logpdf(x, float(params["nu"]), mu, sigma)
     if dist == "Exponential":
         return stats.expon.logpdf(x, scale=1 / float(params["lam"]))
+    if dist == "InverseGamma":
+        return stats.invgamma.logpdf(x, float(params["alpha"]), scale=float(params["beta"]))
     import pymc as pm
 
     return np.asarray(pm.logp(getattr(pm, dist).dist(**params), x).eval())
@@ -250,7 +252,7 @@ def prior_sensitivity(idata, design, priors: dict, estimands=tuple(POLICY_ESTIMA
     """
     from mats_eval.effects import canonical_parameters, estimand_draws
 
-    draws = estimand_draws(idata, design)
+    draws = estimand_draws(idata, design, optimum=False)
     params = canonical_parameters(idata, design)
     rows = []
     for name in estimands:

@@ -68,7 +68,7 @@ def test_prior_sensitivity_reweighting_matches_the_prior_when_data_are_silent(mo
 
     rng = np.random.default_rng(0)
     beta = rng.normal(0.0, 1.0, 8000)
-    monkeypatch.setattr(effects, "estimand_draws", lambda idata, design: {"mandatory_minus_optional_rating": beta})
+    monkeypatch.setattr(effects, "estimand_draws", lambda idata, design, **kw: {"mandatory_minus_optional_rating": beta})
     monkeypatch.setattr(effects, "canonical_parameters", lambda idata, design: {"rating_mandatory": beta})
     priors = {"rating_mandatory": ("Normal", {"mu": 0.0, "sigma": 1.0})}
     table = prior_sensitivity(None, None, priors, factors=(0.5, 2.0)).set_index("scale_factor")

@@ -509,7 +509,7 @@ def volume_section(params: Mapping | None, ref) -> Section:
     p = (params or {}).get(ref.kind) if ref is not None else None
     if p is None or "rating_mandatory" not in p or "attendance_intercept" not in p:
         return section.add(_skipped("needs both attendance and rating parameters from the posterior"))
-    p = _draws(p)
+    p = estimands.thinned(_draws(p), estimands.CURVE_DRAWS)  # as effects.volume_curve
     grid = np.asarray(ref.volume_grid, dtype=float)
     curve = estimands.valued_attendance_curve(p, ref, grid)
     low, high = decisions.hdi(curve)
