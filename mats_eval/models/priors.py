@@ -69,8 +69,9 @@ RATING_PRIORS: dict[str, Prior] = {
     "rating_cohort_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.1}),  # as attendance_cohort_var
     "rating_scholar_sd": ("HalfNormal", {"sigma": 1.0}),
     "rating_speaker_sd": ("HalfNormal", {"sigma": 0.5}),
-    # cutpoints: Normal around the logits of equal category shares, this sd
-    "rating_cutpoints": ("Normal", {"sigma": 1.5}),
+    # cutpoints: induced Dirichlet (priors.ordered_cutpoints): the category shares at the
+    # population-average latent ~ Dirichlet(a, …, a); a = 2 leans mildly towards equal shares
+    "rating_cutpoints": ("Dirichlet", {"a": 2.0}),
 }
 
 
@@ -79,8 +80,7 @@ RETRO_PRIORS: dict[str, Prior] = {
     "retro_mandatory": ("Normal", {"mu": 0.0, "sigma": 1.0}),
     "retro_cohort_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.1}),  # as attendance_cohort_var
     "retro_scholar_sd": ("HalfNormal", {"sigma": 1.0}),
-    # cutpoints: Normal around the logits of equal category shares, this sd
-    "retro_cutpoints": ("Normal", {"sigma": 1.5}),
+    "retro_cutpoints": ("Dirichlet", {"a": 2.0}),  # as rating_cutpoints
 }
 
 # Joint model only (models/joint.py): the retrospective scholar effect loads on the
@@ -146,7 +146,10 @@ def resolve_priors(defaults: Mapping[str, Prior], overrides: Mapping | None = No
         if isinstance(entry, Mapping):  # bare parameters: merge into the default
             entry = (resolved[name][0], {**resolved[name][1], **entry})
         dist, params = _check_entry(name, entry)
-        _check_parameters(name, dist, params, skip=("mu",) if name == "rating_cutpoints" else ())
+        if name.endswith("_cutpoints"):
+            _check_cutpoint_prior(name, dist, params)
+        else:
+            _check_parameters(name, dist, params)
         resolved[name] = (dist, params)
     return resolved
 
@@ -271,22 +274,60 @@ def kind_centred(priors: Mapping[str, Prior], kind_name: str, beta, x: np.ndarra
     return own, xbar, m
 
 
+def _check_cutpoint_prior(name: str, dist: str, params: dict) -> None:
+    if dist != "Dirichlet" or set(params) != {"a"} or not float(params["a"]) > 0:
+        raise PriorError(f"prior {name!r}: cutpoints take an induced Dirichlet, ('Dirichlet', {{'a': a > 0}}), "
+                         f"got {dist}{params}")
+
+
+def induced_dirichlet_logp(value, template, a, offset):
+    """log density of cutpoints c = value + offset whose category shares p_k = σ(c_k) − σ(c_{k−1}) ~ Dirichlet(a):
+
+        log Dir(p | a) + Σ_k log σ'(c_k)     (Betancourt's induced Dirichlet; σ' is the Jacobian of c → p)
+    """
+    c = value + offset
+    lower = pt.concatenate([pt.as_tensor([-CUTPOINT_PAD]), c])
+    upper = pt.concatenate([c, pt.as_tensor([CUTPOINT_PAD])])
+    log_p = -pt.softplus(-upper) - pt.softplus(lower) + pt.log1mexp(lower - upper)  # log(σ(upper) − σ(lower))
+    n = log_p.shape[0]
+    log_norm = pt.gammaln(a * n) - n * pt.gammaln(a)
+    return log_norm + (a - 1) * pt.sum(log_p) + pt.sum(-pt.softplus(-c) - pt.softplus(c))
+
+
+CUTPOINT_PAD = 1e6  # as likelihoods.PAD: beyond the ends of the scale
+
+
+def induced_dirichlet_draws(template, a, offset, rng=None, size=None) -> np.ndarray:
+    """Exact draws of c − offset: c = logit(cumulative shares), shares ~ Dirichlet(a, …, a) over the
+    len(template) + 1 categories (template: a vector of the cutpoints' length, for PyMC's shape inference)."""
+    k = np.shape(template)[-1] + 1
+    offset = np.asarray(offset, dtype=float)
+    batch = offset.shape if size is None else tuple(size)
+    shares = rng.dirichlet(np.full(k, float(np.asarray(a).reshape(-1)[0])), size=batch)
+    cumulative = np.clip(np.cumsum(shares, axis=-1)[..., :-1], 1e-15, 1 - 1e-15)
+    return np.sort(logit(cumulative), axis=-1) - np.broadcast_to(offset, batch)[..., None]
+
+
 def ordered_cutpoints(entry: Prior, scales, name_of, dim_prefix: str, level, shift) -> "pt.TensorVariable":
     """Ordered cutpoints per scale as the (n_scales, K_max + 1) table of likelihoods.cutpoint_table.
 
-    Sampled: c* (`<name>_raw`, prior N(μ − level, σ) with μ the logits of equal
-    category shares, i.e. c* + level ~ N(μ, σ)), which the data pin; canonical
-    `<name>` = c* + level + shift.
+    Prior: induced Dirichlet on c = c* + level (the category shares of the
+    population-average scholar and cohort ~ Dirichlet(a)); it has exact forward
+    draws, so prior predictive checks and SBC see ordered cutpoints (iid Normals
+    with an ordered transform are only ordered inside the sampler). Sampled: c*
+    (`<name>_raw`), which the data pin; canonical `<name>` = c* + level + shift.
     """
     dist, params = entry
+    a = float(params["a"])
     sizes = [hi - lo + 1 for lo, hi in scales]
     rows = []
     for scale, k in zip(scales, sizes):
-        mu = cutpoint_prior_mean(k)
         dim = f"{dim_prefix}_{int(scale[0])}_{int(scale[1])}"
-        raw = getattr(pm, dist)(
-            f"{name_of(scale)}_raw", **{**params, "mu": params.get("mu", mu) - level}, dims=dim,
-            transform=pm.distributions.transforms.ordered, initval=np.sort(mu),
+
+        raw = pm.CustomDist(
+            f"{name_of(scale)}_raw", np.zeros(k - 1), a, level, logp=induced_dirichlet_logp,
+            random=induced_dirichlet_draws, signature="(k),(),()->(k)", dims=dim, transform=pm.distributions.transforms.ordered,
+            initval=np.sort(cutpoint_prior_mean(k)),
         )
         pm.Deterministic(name_of(scale), raw + level + shift, dims=dim)
         rows.append(raw)
