@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _child import run_child
 
 CHILD = r"""
 import json, sys, time, warnings
@@ -42,15 +39,10 @@ print("RESULT" + json.dumps(rows))
 
 
 def run_one(data: str, model: str, sampler: str) -> list[dict]:
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}/pytensor", NUMBA_CACHE_DIR=f"{cache}/numba",
-                   XLA_FLAGS="--xla_force_host_platform_device_count=2", MATS_EVAL_SALT="bench")
-        proc = subprocess.run([sys.executable, "-c", CHILD, data, model, sampler], env=env, cwd=ROOT,
-                              capture_output=True, text=True)
-    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")]
-    if proc.returncode or not line:
-        return [dict(phase="cold", error=proc.stderr.strip().splitlines()[-1:] or ["failed"])]
-    return [dict(model=model, sampler=sampler, **row) for row in json.loads(line[0][6:])]
+    payload, error, _ = run_child(CHILD, [data, model, sampler])
+    if error:
+        return [dict(phase="cold", error=error)]
+    return [dict(model=model, sampler=sampler, **row) for row in payload]
 
 
 def markdown(rows: list[dict]) -> str:

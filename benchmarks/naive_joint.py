@@ -19,7 +19,9 @@ import pytensor.tensor as pt
 
 from mats_eval.design import Design
 from mats_eval.models.joint import LKJ_ETA, joint_priors, scholar_sd_dist
-from mats_eval.models.priors import cutpoint_prior_mean, make_prior
+from mats_eval.models.priors import (
+    cutpoint_prior_mean, induced_dirichlet_draws, induced_dirichlet_logp, make_prior,
+)
 
 
 def _cohort_effect(pr: dict, var_name: str, name: str, n: int):
@@ -34,12 +36,15 @@ def _centred(pr: dict, sd_name: str, name: str, dim: str):
 
 
 def _cutpoints(pr: dict, prefix: str, scales) -> list:
-    dist, params = pr[f"{prefix}_cutpoints"]
+    """The package's cutpoint prior (induced Dirichlet) on the cutpoints themselves."""
+    a = float(pr[f"{prefix}_cutpoints"][1]["a"])
     out = []
     for lo, hi in scales:
-        mu = cutpoint_prior_mean(hi - lo + 1)
-        out.append(getattr(pm, dist)(f"{prefix}_cutpoints_{lo}_{hi}", mu=mu, sigma=params["sigma"],
-                                     transform=pm.distributions.transforms.ordered, initval=np.sort(mu)))
+        k = hi - lo + 1
+        out.append(pm.CustomDist(f"{prefix}_cutpoints_{lo}_{hi}", np.zeros(k - 1), a, 0.0, logp=induced_dirichlet_logp,
+                                 random=induced_dirichlet_draws, signature="(k),(),()->(k)",
+                                 transform=pm.distributions.transforms.ordered,
+                                 initval=np.sort(cutpoint_prior_mean(k))))
     return out
 
 
