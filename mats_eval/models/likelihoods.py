@@ -39,6 +39,11 @@ def cutpoint_table(rows: list, k_max: int):
     return pt.stack(padded)
 
 
+def log_interval_probability(lower, upper):
+    """log(σ(upper) − σ(lower)) for lower < upper, exact in both tails (see the module docstring)."""
+    return -pt.softplus(-upper) - pt.softplus(lower) + pt.log1mexp(lower - upper)
+
+
 def ordinal_logp(code, eta, table, scale):
     """log P(Y = code) of the ordered logistic with cutpoints table[scale] (see the module docstring)."""
     while table.ndim > 2:  # PyMC may hand the shared table over with broadcast batch axes
@@ -81,4 +86,4 @@ def bernoulli_logit(name: str, eta, observed: np.ndarray, dims: str):
                          dims=dims, dtype="int64")
 
 
-__all__ = ["PAD", "cutpoint_table", "ordinal_logp", "ordinal_random", "ordered_logistic", "bernoulli_logit"]
+__all__ = ["PAD", "cutpoint_table", "log_interval_probability", "ordinal_logp", "ordinal_random", "ordered_logistic", "bernoulli_logit"]

@@ -29,7 +29,7 @@ import pytensor.tensor as pt
 from scipy.special import logit
 
 from mats_eval.errors import UsageError
-from mats_eval.models.likelihoods import cutpoint_table
+from mats_eval.models.likelihoods import PAD, cutpoint_table, log_interval_probability
 
 
 class PriorError(UsageError, ValueError):
@@ -286,15 +286,10 @@ def induced_dirichlet_logp(value, template, a, offset):
         log Dir(p | a) + Σ_k log σ'(c_k)     (Betancourt's induced Dirichlet; σ' is the Jacobian of c → p)
     """
     c = value + offset
-    lower = pt.concatenate([pt.as_tensor([-CUTPOINT_PAD]), c])
-    upper = pt.concatenate([c, pt.as_tensor([CUTPOINT_PAD])])
-    log_p = -pt.softplus(-upper) - pt.softplus(lower) + pt.log1mexp(lower - upper)  # log(σ(upper) − σ(lower))
+    log_p = log_interval_probability(pt.concatenate([pt.as_tensor([-PAD]), c]), pt.concatenate([c, pt.as_tensor([PAD])]))
     n = log_p.shape[0]
     log_norm = pt.gammaln(a * n) - n * pt.gammaln(a)
     return log_norm + (a - 1) * pt.sum(log_p) + pt.sum(-pt.softplus(-c) - pt.softplus(c))
-
-
-CUTPOINT_PAD = 1e6  # as likelihoods.PAD: beyond the ends of the scale
 
 
 def induced_dirichlet_draws(template, a, offset, rng=None, size=None) -> np.ndarray:
