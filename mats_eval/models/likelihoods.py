@@ -30,7 +30,10 @@ from scipy.special import expit
 # PyTensor's Numba backend says so once per compile. Not a user's concern.
 warnings.filterwarnings("ignore", message="Numba will use object mode to run CustomDist", category=UserWarning)
 
-PAD = 1e6  # σ(PAD − η) == 1.0 exactly in float64: a category beyond the scale has probability 0
+# ±PAD stands for ±∞: σ(PAD − η) == 1.0 exactly in float64 for η < 63, so a category beyond the
+# scale has probability 0. Not larger: JAX's softplus evaluates all its branches, and e^{PAD}
+# overflowing in an untaken one turned every gradient into NaN under numpyro (tests/test_likelihoods.py).
+PAD = 100.0
 
 
 def cutpoint_table(rows: list, k_max: int):
