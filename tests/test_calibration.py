@@ -89,19 +89,23 @@ def test_tiny_sbc_run_writes_its_files(tmp_path):
 def test_coverage_summaries_from_records():
     from mats_eval.calibration import coverage_records_table, coverage_summary, false_positive_rate
 
-    def record(key, scenario, covered, excludes):
+    def record(key, scenario, covered, excludes, prob_positive=0.5):
         est = {"mandatory_minus_optional_rating": {"truth": 0.0, "mean": 0.1, "hdi_low": -0.2, "hdi_high": 0.4,
+                                                   "prob_positive": prob_positive,
                                                    "covered": covered, "excludes_zero": excludes}}
         return {"key": key, "args": {"scenario": scenario, "seed": 1}, "status": "ok",
                 "result": {"estimands": est, "reliable": True, "model": "ratings"}}
 
-    records = [record(f"null-{i}", "null", i != 0, i == 0) for i in range(10)]
+    # dataset 0: HDI excludes 0 and P(>0) = 0.99; dataset 1: HDI holds 0 but P(>0) = 0.98
+    records = [record(f"null-{i}", "null", i != 0, i == 0, {0: 0.99, 1: 0.98}.get(i, 0.5)) for i in range(10)]
     records.append({"key": "null-x", "args": {"scenario": "null", "seed": 2}, "status": "error", "error": "boom"})
     long = coverage_records_table(records)
     summary = coverage_summary(long)
     assert summary.loc[0, "n"] == 10 and summary.loc[0, "coverage"] == pytest.approx(0.9) and summary.loc[0, "in_goal"]
-    fpr = false_positive_rate(long)
-    assert fpr.loc[0, "false_positive_rate"] == pytest.approx(0.1) and not fpr.loc[0, "in_goal"]
+    fpr = false_positive_rate(long).set_index("rule")
+    assert fpr.loc["hdi90_excludes_0", "false_positive_rate"] == pytest.approx(0.1)
+    assert not fpr.loc["hdi90_excludes_0", "in_goal"]
+    assert fpr.loc["two_sided_5pct", "false_positive_rate"] == pytest.approx(0.2)
 
 
 @pytest.mark.slow
