@@ -131,19 +131,35 @@ def pending_tasks(folder: Path | str, tasks: Mapping[str, dict], retry_errors: b
 # --- local processes ------------------------------------------------------------
 
 _SLOT = None  # this worker's slot number (set by _init_worker)
+TASKS_PER_WORKER = 20  # then the worker process is replaced (see _run_local)
 
 
 def _init_worker(slots, env: dict) -> None:
-    """Pool initializer: take a free slot number; per-slot PyTensor compiledir if PyTensor is not yet imported."""
+    """Pool initializer: take a slot no live worker holds; per-slot PyTensor compiledir if PyTensor
+    is not yet imported."""
     global _SLOT
     with slots.get_lock():
-        _SLOT = slots.value
-        slots.value += 1
+        free = [i for i, pid in enumerate(slots) if not _alive(pid)]
+        # a replaced worker may not have been reaped yet: share a slot then (its compiles serialise)
+        _SLOT = free[0] if free else os.getpid() % len(slots)
+        slots[_SLOT] = os.getpid()
     os.environ.update(env)
     if "pytensor" not in sys.modules and "base_compiledir" not in os.environ.get("PYTENSOR_FLAGS", ""):
         compiledir = cache_root() / "pytensor" / f"worker-{_SLOT}"
         flags = os.environ.get("PYTENSOR_FLAGS", "")
         os.environ["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={compiledir}"]))
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def worker_environment() -> dict:
@@ -170,12 +186,15 @@ def _environment(env: dict):
 
 
 def _run_local(fn, tasks: dict[str, dict], workers: int, on_done: Callable[[dict], None]) -> None:
-    """Run tasks on a spawn ProcessPoolExecutor, at most `workers` in flight, recording each as it finishes."""
+    """Run tasks on a spawn ProcessPoolExecutor, at most `workers` in flight, recording each as it finishes.
+    Each worker is replaced after TASKS_PER_WORKER tasks: compiled models pile up in a process
+    (~70 MB per joint-model fit), and a study runs hundreds."""
     env = worker_environment()
     ctx = mp.get_context("spawn")
-    slots = ctx.Value("i", 0)
+    slots = ctx.Array("i", [0] * workers)
     with _environment(env), ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                                initargs=(slots, env)) as pool:
+                                                initargs=(slots, env),
+                                                max_tasks_per_child=TASKS_PER_WORKER) as pool:
         queue = list(tasks.items())
         running = {}
         try:

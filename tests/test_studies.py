@@ -13,7 +13,9 @@ def square(x: int, fail: bool = False) -> dict:
     """A cheap task: x², raising for fail=True."""
     if fail:
         raise ValueError(f"task {x} was told to fail")
-    return {"square": x * x, "pid": os.getpid(), "threads": os.environ.get("OMP_NUM_THREADS")}
+    from mats_eval import studies
+
+    return {"square": x * x, "pid": os.getpid(), "threads": os.environ.get("OMP_NUM_THREADS"), "slot": studies._SLOT}
 
 
 TASKS = {f"t{i}": {"x": i} for i in range(4)}
@@ -46,6 +48,16 @@ def test_a_failing_task_is_recorded_and_others_complete(tmp_path):
     fixed = {**TASKS}
     assert run_study(square, fixed, tmp_path, workers=0, progress=False)[1]["status"] == "error"
     assert run_study(square, fixed, tmp_path, workers=0, progress=False, retry_errors=True)[1]["status"] == "ok"
+
+
+def test_workers_are_replaced_and_reuse_their_slots(tmp_path, monkeypatch):
+    from mats_eval import studies
+
+    monkeypatch.setattr(studies, "TASKS_PER_WORKER", 1)
+    records = run_study(square, {f"t{i}": {"x": i} for i in range(6)}, tmp_path, workers=2, progress=False)
+    assert [r["result"]["square"] for r in records] == [0, 1, 4, 9, 16, 25]
+    assert len({r["result"]["pid"] for r in records}) == 6  # a fresh process per task
+    assert {r["result"]["slot"] for r in records} <= {0, 1}  # compile directories worker-0/1 only
 
 
 def test_task_seed_is_stable_and_distinct():
