@@ -429,6 +429,13 @@ def coverage(scenarios=COVERAGE_SCENARIOS, reps: int = 100, out: Path | str = "c
                            chains=chains, sampler=sampler)
     records = run_study(coverage_replication, tasks, out, workers=workers, scheduler=scheduler, progress=progress,
                         description="coverage")
+    return write_coverage(records, out)
+
+
+def write_coverage(records: list[dict], out: Path | str) -> CoverageResult:
+    """coverage_long.csv, coverage.csv, false_positives.csv and coverage.png in `out` from finished
+    records (e.g. studies.load_results(out) to summarise a study stopped part-way)."""
+    out = Path(out)
     long = coverage_records_table(records)
     summary = coverage_summary(long) if len(long) else pd.DataFrame()
     fpr = false_positive_rate(long) if len(long) else pd.DataFrame()
