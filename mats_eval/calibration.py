@@ -369,7 +369,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     p = successes / n
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return float(centre - half), float(centre + half)
+    # clipped: at 0 or n successes the bounds fall a rounding error outside [0, 1]
+    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
 
 
 def coverage_summary(long: pd.DataFrame) -> pd.DataFrame:
@@ -462,7 +463,8 @@ def plot_coverage(summary: pd.DataFrame, path: Path) -> Path:
     for j, scenario in enumerate(scenarios):
         s = summary[summary["scenario"] == scenario].set_index("estimand").reindex(estimands)
         y = np.arange(len(estimands)) + (j - (len(scenarios) - 1) / 2) * 0.12
-        ax.errorbar(s["coverage"], y, xerr=[s["coverage"] - s["coverage_low"], s["coverage_high"] - s["coverage"]],
+        xerr = np.clip([s["coverage"] - s["coverage_low"], s["coverage_high"] - s["coverage"]], 0, None)
+        ax.errorbar(s["coverage"], y, xerr=xerr,
                     fmt="o", ms=4, label=scenario, capsize=2)
     ax.set_yticks(np.arange(len(estimands)), estimands, fontsize=8)
     ax.set_xlabel("share of 90% HDIs holding the truth")
