@@ -27,8 +27,9 @@ def test_generator_allocates_policy_as_designed(allocation):
 
 
 def test_detected_needs_the_right_side():
-    assert detected(-0.5, -1.0, -0.1) and not detected(-0.5, 0.1, 1.0) and not detected(-0.5, -1.0, 0.2)
-    assert detected(0.0, 0.1, 0.3) and not detected(0.0, -0.1, 0.3)
+    assert detected(-0.5, 0.01) and not detected(-0.5, 0.99) and not detected(-0.5, 0.05)
+    assert detected(0.5, 0.99) and not detected(0.5, 0.96)
+    assert detected(0.0, 0.99) and detected(0.0, 0.01) and not detected(0.0, 0.9)
 
 
 def test_parse_effects():
