@@ -7,7 +7,7 @@ Datasets: data/example (1x) and simulate("mats-history", seed=2024, scale=2 and 
 the same three cohorts and programme with 2x and 4x the scholars.
 
 - package: mats_eval.fit(data, "joint", checks=False) with every default
-  (nutpie, 2 chains x (600 tune + 3000 draws), target_accept 0.8);
+  (nutpie, 2 chains x (1000 tune + 3000 draws), target_accept 0.8);
 - baseline: benchmarks/naive_joint.py (the same likelihood and priors written
   the obvious way: centred effects, raw row-level covariates, pm.Bernoulli and
   pm.OrderedLogistic) sampled by PyMC's own NUTS with PyMC's defaults
