@@ -21,6 +21,7 @@ def study_parser(doc: str, scale: float, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--sampler", default="nutpie", help="nutpie, nutpie-jax (compiles faster), pymc or numpyro")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--out", type=Path, default=HERE / "results" / out)

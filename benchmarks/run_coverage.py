@@ -33,7 +33,7 @@ def main() -> None:
         result = write_coverage(load_results(args.out), args.out)
     else:
         result = coverage(args.scenarios.split(","), args.reps, args.out, scale=args.scale, model=args.model,
-                          draws=args.draws, tune=args.tune, chains=args.chains, workers=args.workers,
+                          draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler, workers=args.workers,
                           scheduler=args.scheduler, progress=False)
     if (result.folder / "coverage.png").is_file():
         shutil.copy(result.folder / "coverage.png", HERE / "figures" / "coverage.png")

@@ -26,7 +26,7 @@ def main() -> None:
     for model in args.models.split(","):
         start = time.perf_counter()
         result = sbc(model, args.reps, args.out / model, scenario=args.scenario, scale=args.scale, draws=args.draws,
-                     tune=args.tune, chains=args.chains, thin_to=args.thin, workers=args.workers,
+                     tune=args.tune, chains=args.chains, sampler=args.sampler, thin_to=args.thin, workers=args.workers,
                      scheduler=args.scheduler, progress=False)
         shutil.copy(result.folder / f"sbc_{model}.png", HERE / "figures" / f"sbc_{model}.png")
         print(f"== {model}: {len(result.ranks)} replications, {result.failed} failed, "

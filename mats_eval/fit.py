@@ -31,7 +31,12 @@ from mats_eval.programdata import ProgramData
 from mats_eval.runs import FitResult, summary_table, write_run
 
 # nutpie: fastest to pass the gate on data/example (benchmarks/RESULTS.md).
-SAMPLERS = ("nutpie", "pymc", "numpyro")
+# nutpie-jax: nutpie's NUTS on a JAX-compiled density; compiles in ~10 s where Numba
+# takes 30-70 s, samples ~25% slower: the cheaper choice for many small fits (studies).
+SAMPLERS = ("nutpie", "nutpie-jax", "pymc", "numpyro")
+# What each sampler name means to pm.sample: (nuts_sampler, compile_kwargs).
+_PM_SAMPLER = {"nutpie": ("nutpie", {}), "nutpie-jax": ("nutpie", {"mode": "JAX", "gradient_backend": "jax"}),
+               "pymc": ("pymc", {}), "numpyro": ("numpyro", {})}
 DEFAULT_SAMPLER = "nutpie"
 # Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's
 # own default): since the cohort variances are integrated out (priors.cohort_effect)
@@ -83,11 +88,13 @@ def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, ch
     nuts = {**SAMPLER_OPTIONS.get(sampler, {}), **(nuts or {})}
     if target_accept is not None:
         nuts["target_accept"] = target_accept
+    nuts_sampler, compile_kwargs = _PM_SAMPLER[sampler]
     start = time.perf_counter()
     with model:
         idata = pm.sample(
             draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1), random_seed=seed,
-            nuts_sampler=sampler, progressbar=progress, nuts=nuts, compute_convergence_checks=False,
+            nuts_sampler=nuts_sampler, progressbar=progress, nuts=nuts, compute_convergence_checks=False,
+            compile_kwargs=dict(compile_kwargs),
         )
     wall = time.perf_counter() - start
     sampling = float(idata["posterior"].attrs.get("sampling_time", wall))

@@ -84,6 +84,9 @@ def test_tiny_sbc_run_writes_its_files(tmp_path):
     assert {"rating_mandatory", "rating_scholar_sd"} <= set(ranks.columns)
     assert ranks["rating_mandatory"].between(0, 50).all()
     assert set(result.uniformity["parameter"]) >= {"rating_mandatory"}
+    # the contract estimands (functions of the parameters) are ranked too
+    assert {"estimand:mandatory_minus_optional_rating", "estimand:cohort_sd_rating"} <= set(ranks.columns)
+    assert ranks["estimand:mandatory_minus_optional_rating"].between(0, 50).all()
 
 
 def test_coverage_summaries_from_records():
