@@ -16,7 +16,8 @@ the same three cohorts and programme with 2x and 4x the scholars.
 Each fit runs in a fresh process with empty PyTensor/Numba caches, so compile
 time is the cold cost; `package_warm` is the package's fit in a fresh process
 whose on-disk caches a previous fit of the same dataset filled (what a user
-sees from the second run on, with scripts/env.sh's persistent caches). time_to_gate = model build + compile + sampling +
+sees from the second run on, with scripts/env.sh's persistent caches); `package_jax`
+is the same fit with sampler="nutpie-jax" (nutpie on a JAX-compiled density). time_to_gate = model build + compile + sampling +
 diagnostics when the gate passes (else the gate is reported as failed).
 ESS/s = min bulk ESS / sampling seconds, over (a) every variable of that model
 (the gate's own set) and (b) the canonical parameters both models carry under
@@ -52,7 +53,9 @@ rows = len(design.att_y) + len(design.rating_code) + (len(design.retro.code) if 
 t0 = time.perf_counter()
 if variant.startswith("package"):
     import mats_eval
-    result = mats_eval.fit(data, model="joint", checks=False, progress=False, seed=0)
+    from mats_eval.fit import DEFAULT_SAMPLER
+    sampler = "nutpie-jax" if "jax" in variant else DEFAULT_SAMPLER
+    result = mats_eval.fit(data, model="joint", checks=False, progress=False, seed=0, sampler=sampler)
     idata, t = result.idata, result.manifest["timings_seconds"]
     build, compile_, sampling = t["build"], t["compile"], t["sampling"]
 else:
@@ -139,7 +142,7 @@ def main() -> None:
             rows = [r for r in rows if (r["variant"], r["scale"]) != (variant, scale)] + [row]
             print(f"{variant} {scale:g}x: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
             out.write_text(json.dumps(rows, indent=2))
-    order = {"package": 0, "package_warm": 1, "baseline": 2}
+    order = {"package": 0, "package_warm": 1, "package_jax": 2, "baseline": 3}
     rows.sort(key=lambda r: (r["scale"], order.get(r["variant"], 3)))
     print(markdown(rows))
 

@@ -16,9 +16,9 @@ a tiny fit then costs ~2 s instead of ~15 s.
 
 Coverage: over many datasets of a simulator scenario (simulate.simulate), fit
 the default model and record, per contract estimand, whether its 90% HDI holds
-the truth (goal: 85–95%), and on the `null` scenario the policy effect's
-false-positive rate (goal ≤ 5%) under two rules: its 90% HDI excludes 0, and the
-two-sided 5% rule P(effect > 0) ∉ [0.025, 0.975].
+the truth (goal: 85–95%), and on every scenario whose true policy effect is 0
+(`null`, `selection`) its false-positive rate (goal ≤ 5%) under two rules: its
+90% HDI excludes 0, and the two-sided 5% rule P(effect > 0) ∉ [0.025, 0.975].
 """
 from __future__ import annotations
 
@@ -415,22 +415,26 @@ FALSE_POSITIVE_RULES = {
 }
 
 
-def false_positive_rate(long: pd.DataFrame, estimands=POLICY_ESTIMANDS, scenario: str = "null") -> pd.DataFrame:
-    """On `scenario` (no policy effect): per estimand and rule (FALSE_POSITIVE_RULES), the share of
-    datasets that would declare an effect, with its Wilson interval (goal ≤ 5%)."""
-    g = long[(long["scenario"] == scenario) & long["estimand"].isin(estimands)]
+def false_positive_rate(long: pd.DataFrame, estimands=POLICY_ESTIMANDS) -> pd.DataFrame:
+    """Wherever a policy effect's truth is 0 (`null`, and `selection` for ratings): per scenario,
+    estimand and rule (90% HDI excludes 0; two-sided 5%), the share of datasets that would declare
+    an effect, with its Wilson interval (goal ≤ 5%)."""
+    g = long[long["estimand"].isin(estimands)]
     rows = []
-    for estimand, h in g.groupby("estimand"):
+    for (scenario, estimand), h in g.groupby(["scenario", "estimand"]):
+        if not np.allclose(h["truth"].astype(float), 0.0):
+            continue
         flags = {"hdi90_excludes_0": h["excludes_zero"].astype(bool)}
         if "prob_positive" in h and h["prob_positive"].notna().all():
             flags["two_sided_5pct"] = (h["prob_positive"] < 0.025) | (h["prob_positive"] > 0.975)
         for rule, flag in flags.items():
             hits = int(flag.sum())
             lo, hi = wilson_interval(hits, len(h))
-            rows.append({"estimand": estimand, "rule": rule, "n": len(h), "false_positive_rate": hits / len(h),
-                         "fpr_low": lo, "fpr_high": hi, "in_goal": bool(hits / len(h) <= 0.05)})
-    return pd.DataFrame(rows, columns=["estimand", "rule", "n", "false_positive_rate", "fpr_low", "fpr_high",
-                                       "in_goal"])
+            rows.append({"scenario": scenario, "estimand": estimand, "rule": rule, "n": len(h),
+                         "false_positive_rate": hits / len(h), "fpr_low": lo, "fpr_high": hi,
+                         "in_goal": bool(hits / len(h) <= 0.05)})
+    return pd.DataFrame(rows, columns=["scenario", "estimand", "rule", "n", "false_positive_rate", "fpr_low",
+                                       "fpr_high", "in_goal"])
 
 
 @dataclass

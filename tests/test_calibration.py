@@ -105,7 +105,14 @@ def test_coverage_summaries_from_records():
     long = coverage_records_table(records)
     summary = coverage_summary(long)
     assert summary.loc[0, "n"] == 10 and summary.loc[0, "coverage"] == pytest.approx(0.9) and summary.loc[0, "in_goal"]
-    fpr = false_positive_rate(long).set_index("rule")
+    # a scenario whose policy effect is not 0 has no false positives to count
+    shifted = [dict(r, key=f"id-{i}", args={"scenario": "identified", "seed": 1}) for i, r in enumerate(records[:5])]
+    for r in shifted:
+        r["result"] = {**r["result"], "estimands": {k: dict(v, truth=0.5) for k, v in
+                                                    r["result"]["estimands"].items()}}
+    fpr = false_positive_rate(coverage_records_table(records + shifted))
+    assert set(fpr["scenario"]) == {"null"}
+    fpr = fpr.set_index("rule")
     assert fpr.loc["hdi90_excludes_0", "false_positive_rate"] == pytest.approx(0.1)
     assert not fpr.loc["hdi90_excludes_0", "in_goal"]
     assert fpr.loc["two_sided_5pct", "false_positive_rate"] == pytest.approx(0.2)
