@@ -126,5 +126,8 @@ def test_tiny_coverage_run(tmp_path):
                       workers=0, progress=False)
     assert result.failed == 0
     assert "mandatory_minus_optional_rating" in set(result.summary["estimand"])
+    # equal-tailed intervals beside the HDIs, from the same draws
+    assert (result.long["eti_low"] <= result.long["eti_high"]).all()
+    assert result.summary["coverage_eti"].between(0, 1).all()
     for name in ("coverage.csv", "false_positives.csv", "coverage_long.csv", "coverage.png"):
         assert (tmp_path / name).is_file()
