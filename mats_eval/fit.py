@@ -41,9 +41,10 @@ DEFAULT_SAMPLER = "nutpie"
 # Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's
 # own default): since the cohort variances are integrated out (priors.cohort_effect)
 # the models have no funnel left, and 0.9–0.95 only doubled the tree depth. 2 × 3000
-# draws after 600 tuning steps: the slowest parameters of the joint model on
+# draws after 1000 tuning steps: the slowest parameters of the joint model on
 # data/example (scholar sds, cohort contrasts) mix at ~15% efficiency, and with
-# 2 × 2000 (ESS ~570) one of ~1000 R-hats still crossed 1.01 by chance in 1 of 4 seeds.
+# 2 × 2000 (ESS ~570) one of ~1000 R-hats still crossed 1.01 by chance in 1 of 4 seeds;
+# with 600 tuning steps max R-hat was 1.011–1.013 in 2 of 3 runs.
 # Measured in benchmarks/RESULTS.md.
 SAMPLER_OPTIONS: dict[str, dict] = {name: {"target_accept": 0.8} for name in SAMPLERS}
 DEFAULT_DRAWS = 3000
