@@ -35,7 +35,8 @@ def main() -> None:
         result = coverage(args.scenarios.split(","), args.reps, args.out, scale=args.scale, model=args.model,
                           draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler, workers=args.workers,
                           scheduler=args.scheduler, progress=False)
-    if (result.folder / "coverage.png").is_file():
+    # only the main study's figure is the committed one; a side study (--out elsewhere) keeps its own
+    if (result.folder / "coverage.png").is_file() and args.out == parser.get_default("out"):
         shutil.copy(result.folder / "coverage.png", HERE / "figures" / "coverage.png")
     print(f"== {len(result.long['key'].unique()) if len(result.long) else 0} datasets, {result.failed} failed, "
           f"{time.perf_counter() - start:.0f} s")
