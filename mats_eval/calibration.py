@@ -426,7 +426,7 @@ FALSE_POSITIVE_RULES = {
 
 
 def false_positive_rate(long: pd.DataFrame, estimands=POLICY_ESTIMANDS) -> pd.DataFrame:
-    """Wherever a policy effect's truth is 0 (`null`, and `selection` for ratings): per scenario,
+    """Wherever a policy effect's truth is 0 (`null`, `selection`): per scenario,
     estimand and rule (90% HDI excludes 0; two-sided 5%), the share of datasets that would declare
     an effect, with its Wilson interval (goal ≤ 5%)."""
     g = long[long["estimand"].isin(estimands)]

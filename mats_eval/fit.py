@@ -31,12 +31,13 @@ from mats_eval.programdata import ProgramData
 from mats_eval.runs import FitResult, summary_table, write_run
 
 # nutpie: fastest to pass the gate on data/example (benchmarks/RESULTS.md).
-# nutpie-jax: nutpie's NUTS on a JAX-compiled density; compiles in ~10 s where Numba
-# takes 30-70 s, samples ~25% slower: the cheaper choice for many small fits (studies).
-SAMPLERS = ("nutpie", "nutpie-jax", "pymc", "numpyro")
+# nutpie-jax: nutpie's NUTS on a JAX-compiled density; compiles the joint model in 12 s
+# where Numba takes 74 s, samples ~35% slower on data/example and faster at 4x the
+# scholars (benchmarks/RESULTS.md): the cheaper choice for one-off runs and studies.
 # What each sampler name means to pm.sample: (nuts_sampler, compile_kwargs).
 _PM_SAMPLER = {"nutpie": ("nutpie", {}), "nutpie-jax": ("nutpie", {"mode": "JAX", "gradient_backend": "jax"}),
                "pymc": ("pymc", {}), "numpyro": ("numpyro", {})}
+SAMPLERS = tuple(_PM_SAMPLER)
 DEFAULT_SAMPLER = "nutpie"
 # Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's
 # own default): since the cohort variances are integrated out (priors.cohort_effect)
