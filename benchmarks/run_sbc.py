@@ -4,7 +4,7 @@
 
 Resumable: rerunning the same command skips finished replications. Results go to
 benchmarks/results/sbc/<model>/ (ranks.csv, uniformity.csv, tasks/), the figure to
-benchmarks/figures/sbc_<model>.png.
+benchmarks/figures/sbc_<model>.png (only for the default --out; a side study keeps its figure in its folder).
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def main() -> None:
         result = sbc(model, args.reps, args.out / model, scenario=args.scenario, scale=args.scale, draws=args.draws,
                      tune=args.tune, chains=args.chains, sampler=args.sampler, thin_to=args.thin, workers=args.workers,
                      scheduler=args.scheduler, progress=False)
-        shutil.copy(result.folder / f"sbc_{model}.png", HERE / "figures" / f"sbc_{model}.png")
+        if args.out == parser.get_default("out"):  # a side study (--out elsewhere) keeps its figure to itself
+            shutil.copy(result.folder / f"sbc_{model}.png", HERE / "figures" / f"sbc_{model}.png")
         print(f"== {model}: {len(result.ranks)} replications, {result.failed} failed, "
               f"{int(result.ranks['divergences'].gt(0).sum())} with divergences, {time.perf_counter() - start:.0f} s")
         print(result.uniformity.to_string(index=False, float_format=lambda x: f"{x:.3g}"), flush=True)

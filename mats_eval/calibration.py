@@ -315,7 +315,8 @@ def plot_rank_histograms(ranks: pd.DataFrame, n_ranks: int, path: Path, title: s
     names = list(ranks.columns)
     cols = min(4, max(len(names), 1))
     rows = max(int(np.ceil(len(names) / cols)), 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    # constrained layout leaves room for the suptitle (tight_layout let it overlap the first row)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False, layout="constrained")
     bin_of = np.arange(n_ranks) * bins // n_ranks
     for ax, name in zip(axes.flat, names):
         r = ranks[name].dropna().astype(int).to_numpy()
@@ -330,7 +331,6 @@ def plot_rank_histograms(ranks: pd.DataFrame, n_ranks: int, path: Path, title: s
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -342,23 +342,17 @@ def plot_rank_histograms(ranks: pd.DataFrame, n_ranks: int, path: Path, title: s
 def coverage_replication(scenario: str, seed: int, scale: float, model: str | None = None, draws: int = 500,
                          tune: int = 500, chains: int = 2, sampler: str = "nutpie") -> dict:
     """Simulate(scenario, seed, scale), fit `model`; per estimand: truth, mean, HDI, prob_positive, covered,
-    excludes_zero. Predictive checks and LOO are skipped: they do not change the posterior."""
-    import warnings
-
-    from mats_eval.effects import estimand_draws
-    from mats_eval.fit import fit
+    excludes_zero, and the 90% equal-tailed interval (ETI) with its coverage."""
+    from mats_eval.fit import study_fit
     from mats_eval.models import DEFAULT_MODEL
     from mats_eval.simulate import simulate
 
     data = simulate(scenario, seed=seed, scale=scale)
-    program = data.program_data()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = fit(program, model=model or DEFAULT_MODEL, draws=draws, tune=tune, chains=chains,
-                     seed=seed, sampler=sampler, progress=False, checks=False)
+    result = study_fit(data.program_data(), model or DEFAULT_MODEL, draws=draws, tune=tune, chains=chains,
+                       seed=seed, sampler=sampler)
     # the equal-tailed interval too: for a skewed or discrete posterior (the argmax
     # optimal_sessions_per_week) HDI and ETI differ, and only the ETI is invariant to reparametrisation
-    draws_of = estimand_draws(result.idata, program)
+    draws_of = result.estimand_draws
     rows = {}
     for row in result.effects.to_dict("records"):
         truth = data.truth.get(row["estimand"])

@@ -163,8 +163,12 @@ def estimand_draws(idata, design_or_data, kind: str | None = None, optimum: bool
 
 def effects_table(idata, data, kind: str | None = None) -> pd.DataFrame:
     """effects.csv: estimand, scale, mean, sd, hdi_low, hdi_high (90% HDI), prob_positive."""
-    rows = [summarise_draws(name, draws) for name, draws in estimand_draws(idata, data, kind).items()]
-    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+    return effects_from_draws(estimand_draws(idata, data, kind))
+
+
+def effects_from_draws(draws_of: dict[str, np.ndarray]) -> pd.DataFrame:
+    """effects.csv from estimand draws already computed (estimand_draws)."""
+    return pd.DataFrame([summarise_draws(name, d) for name, d in draws_of.items()], columns=EFFECT_COLUMNS)
 
 
 def volume_curve(idata, data, kind: str | None = None) -> pd.DataFrame:

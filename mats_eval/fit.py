@@ -24,7 +24,7 @@ import pymc as pm
 from mats_eval import __version__
 from mats_eval.design import build_design
 from mats_eval.diagnostics import advice, diagnose
-from mats_eval.effects import effects_table
+from mats_eval.effects import effects_from_draws, estimand_draws
 from mats_eval.errors import UsageError
 from mats_eval.models import DEFAULT_MODEL, MODELS, build_model
 from mats_eval.programdata import ProgramData
@@ -149,9 +149,11 @@ def fit(
     diagnostics = diagnose(idata)
     if not diagnostics["passed"]:
         diagnostics["advice"] = advice(diagnostics)
+    draws_of = estimand_draws(idata, design)
     result = FitResult(
         idata=idata,
-        effects=effects_table(idata, design),
+        effects=effects_from_draws(draws_of),
+        estimand_draws=draws_of,
         summary=summary_table(idata),
         diagnostics=diagnostics,
         model=pm_model,
@@ -166,6 +168,16 @@ def fit(
         warnings.warn("diagnostics gate failed: " + "; ".join(diagnostics["failures"]) + ". "
                       + diagnostics["advice"], UserWarning, stacklevel=2)
     return result
+
+
+def study_fit(program: ProgramData, model: str, *, draws: int, tune: int, chains: int, seed: int,
+              sampler: str) -> FitResult:
+    """One fit of a coverage or power study: no progress bar, no warnings, and
+    no predictive checks or LOO, which do not change the posterior."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(program, model=model, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                   progress=False, checks=False)
 
 
 def manifest(data: ProgramData, model: str, settings: dict, timings: dict, diagnostics: dict) -> dict:

@@ -188,16 +188,12 @@ def power_replication(allocation: str, scholars: int, weeks: int, seminars_per_w
                       chains: int = 2, sampler: str = "nutpie") -> dict:
     """Simulate the design, fit, and summarise the target estimand: truth, mean, HDI, width, prob_positive,
     detected. Predictive checks and LOO are skipped: they do not change the posterior."""
-    import warnings
-
-    from mats_eval.fit import fit
+    from mats_eval.fit import study_fit
 
     design = ExperimentDesign(allocation, scholars, weeks, seminars_per_week)
     data = simulate_experiment(design, effects, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = fit(data.program_data(), model=model or model_for(estimand), draws=draws, tune=tune, chains=chains,
-                     seed=seed, sampler=sampler, progress=False, checks=False)
+    result = study_fit(data.program_data(), model or model_for(estimand), draws=draws, tune=tune, chains=chains,
+                       seed=seed, sampler=sampler)
     row = result.effects.set_index("estimand")
     if estimand not in row.index:
         raise UsageError(f"model {model or model_for(estimand)!r} does not report {estimand!r}")

@@ -47,6 +47,9 @@ class FitResult:
     volume_curve: pd.DataFrame | None = None
     prior_sensitivity: pd.DataFrame | None = None
     checks: dict | None = None  # {table name: DataFrame} of predictive checks (ppc.check_tables)
+    # {estimand: draws} behind `effects` (effects.estimand_draws), for other summaries
+    # of the same draws (an equal-tailed interval); from a fit in this session only, not stored
+    estimand_draws: dict | None = None
 
     @property
     def reliable(self) -> bool:
