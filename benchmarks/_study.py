@@ -12,6 +12,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 os.environ.setdefault("MPLCONFIGDIR", str(ROOT / ".cache" / "matplotlib"))
 
+from mats_eval.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLERS  # noqa: E402  (needs the path above)
+
 
 def study_parser(doc: str, scale: float, out: str) -> argparse.ArgumentParser:
     """Options every study takes: size, sampler settings, where it runs and writes."""
@@ -21,7 +23,7 @@ def study_parser(doc: str, scale: float, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--sampler", default="nutpie", help="nutpie, nutpie-jax (compiles faster), pymc or numpyro")
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLERS, help=SAMPLER_HELP)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--out", type=Path, default=HERE / "results" / out)

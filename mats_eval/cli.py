@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from mats_eval.errors import MatsEvalError, UsageError
+from mats_eval.samplers import DEFAULT_SAMPLER, SAMPLER_HELP
 
 app = typer.Typer(
     add_completion=False,
@@ -75,7 +76,7 @@ def run(
     tune: Optional[int] = typer.Option(None, help="Tuning steps per chain (default 1000)."),
     chains: int = typer.Option(2, help="Number of chains."),
     seed: int = typer.Option(0, help="Random seed."),
-    sampler: Optional[str] = typer.Option(None, help="nutpie, nutpie-jax, pymc or numpyro (default: nutpie)."),
+    sampler: Optional[str] = typer.Option(None, help=SAMPLER_HELP),
     force: bool = typer.Option(False, help="Replace an existing output folder."),
 ):
     """Validate → fit → effects → decisions → report, in one go; exit 3 if the gate fails."""
@@ -132,7 +133,7 @@ def fit(
     tune: Optional[int] = typer.Option(None, help="Tuning steps per chain (default 1000)."),
     chains: Optional[int] = typer.Option(None, help="Number of chains (default 2)."),
     seed: int = typer.Option(0, help="Random seed (same seed, same draws)."),
-    sampler: Optional[str] = typer.Option(None, help="NUTS sampler: nutpie, nutpie-jax, pymc or numpyro (default: nutpie)."),
+    sampler: Optional[str] = typer.Option(None, help=SAMPLER_HELP),
     target_accept: Optional[float] = typer.Option(None, help="NUTS target acceptance rate (default 0.8)."),
     force: bool = typer.Option(False, help="Replace an existing run folder."),
     progress: bool = typer.Option(True, help="Show the sampler's progress bar."),
@@ -142,7 +143,7 @@ def fit(
     import warnings
 
     from mats_eval.errors import DiagnosticsFailed
-    from mats_eval.fit import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_SAMPLER, DEFAULT_TUNE, fit as run_fit
+    from mats_eval.fit import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TUNE, fit as run_fit
     from mats_eval.models import DEFAULT_MODEL as DEFAULT_FIT_MODEL
 
     try:
@@ -202,7 +203,7 @@ def sbc(
     tune: int = typer.Option(500, help="Tuning steps per chain."),
     chains: int = typer.Option(2, help="Chains per fit."),
     thin: int = typer.Option(100, help="Thinned posterior draws L per fit (ranks 0..L)."),
-    sampler: str = typer.Option("nutpie", help="NUTS sampler: nutpie, nutpie-jax, pymc or numpyro."),
+    sampler: str = typer.Option(DEFAULT_SAMPLER, help=SAMPLER_HELP),
     seed: int = typer.Option(0, help="Base seed (each replication derives its own)."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786."),
     workers: Optional[int] = typer.Option(None, help="Local worker processes (default: cores; 0: in-process)."),
@@ -239,7 +240,7 @@ def power(
     draws: int = typer.Option(500, help="Posterior draws per chain."),
     tune: int = typer.Option(500, help="Tuning steps per chain."),
     chains: int = typer.Option(2, help="Chains per fit."),
-    sampler: str = typer.Option("nutpie", help="NUTS sampler: nutpie, nutpie-jax, pymc or numpyro."),
+    sampler: str = typer.Option(DEFAULT_SAMPLER, help=SAMPLER_HELP),
     seed: int = typer.Option(0, help="Base seed (designs share their replications' seeds)."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786."),
     workers: Optional[int] = typer.Option(None, help="Local worker processes (default: cores; 0: in-process)."),

@@ -29,16 +29,8 @@ from mats_eval.errors import UsageError
 from mats_eval.models import DEFAULT_MODEL, MODELS, build_model
 from mats_eval.programdata import ProgramData
 from mats_eval.runs import FitResult, summary_table, write_run
+from mats_eval.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
 
-# nutpie: fastest to pass the gate on data/example (benchmarks/RESULTS.md).
-# nutpie-jax: nutpie's NUTS on a JAX-compiled density; compiles the joint model in 12 s
-# where Numba takes 74 s, samples ~35% slower on data/example and faster at 4x the
-# scholars (benchmarks/RESULTS.md): the cheaper choice for one-off runs and studies.
-# What each sampler name means to pm.sample: (nuts_sampler, compile_kwargs).
-_PM_SAMPLER = {"nutpie": ("nutpie", {}), "nutpie-jax": ("nutpie", {"mode": "JAX", "gradient_backend": "jax"}),
-               "pymc": ("pymc", {}), "numpyro": ("numpyro", {})}
-SAMPLERS = tuple(_PM_SAMPLER)
-DEFAULT_SAMPLER = "nutpie"
 # Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's
 # own default): since the cohort variances are integrated out (priors.cohort_effect)
 # the models have no funnel left, and 0.9–0.95 only doubled the tree depth. 2 × 3000
@@ -90,7 +82,7 @@ def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, ch
     nuts = {**SAMPLER_OPTIONS.get(sampler, {}), **(nuts or {})}
     if target_accept is not None:
         nuts["target_accept"] = target_accept
-    nuts_sampler, compile_kwargs = _PM_SAMPLER[sampler]
+    nuts_sampler, compile_kwargs = PM_SAMPLER[sampler]
     start = time.perf_counter()
     with model:
         idata = pm.sample(
