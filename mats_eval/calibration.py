@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from mats_eval.effects import HDI_PROB
+from mats_eval.samplers import PM_SAMPLER
 from mats_eval.studies import ok_results, run_study, task_seed
 
 DEFAULT_THIN_TO = 100  # L: thinned posterior draws per replication, ranks 0..L
@@ -204,22 +205,26 @@ def _prior_model(model_name: str, scenario: str, scale: float, design_seed: int)
 
 
 @functools.lru_cache(maxsize=4)
-def _compiled_nutpie(model_name: str, scenario: str, scale: float, design_seed: int):
-    """nutpie's compiled observed model of this design, compiled once per process."""
+def _compiled_nutpie(model_name: str, scenario: str, scale: float, design_seed: int, sampler: str = "nutpie"):
+    """nutpie's compiled observed model of this design (Numba or JAX, as `sampler` says), compiled once per
+    process; each replication swaps in its data (`with_data`)."""
     import nutpie
 
+    compile_kwargs = PM_SAMPLER[sampler][1]
     model = _prior_model(model_name, scenario, scale, design_seed)
     placeholder = {v.name: np.asarray(model.rvs_to_values[v].data) for v in model.observed_RVs}
-    return nutpie.compile_pymc_model(with_observations(model, placeholder, shared=True), backend="numba")
+    return nutpie.compile_pymc_model(with_observations(model, placeholder, shared=True),
+                                     backend=compile_kwargs.get("mode", "NUMBA").lower(),
+                                     gradient_backend=compile_kwargs.get("gradient_backend", "pytensor"))
 
 
 def sample_observed(model_name: str, scenario: str, scale: float, design_seed: int, observed: dict, *,
                     sampler: str, draws: int, tune: int, chains: int, seed: int):
     """Posterior DataTree of the model on this design given `observed` data."""
-    if sampler == "nutpie":
+    if PM_SAMPLER[sampler][0] == "nutpie":
         import nutpie
 
-        compiled = _compiled_nutpie(model_name, scenario, scale, design_seed)
+        compiled = _compiled_nutpie(model_name, scenario, scale, design_seed, sampler)
         data = {observed_data_name(n): y for n, y in observed.items()}
         return nutpie.sample(compiled.with_data(**data), draws=draws, tune=tune, chains=chains, cores=1, seed=seed,
                              progress_bar=False)
