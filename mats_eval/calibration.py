@@ -221,7 +221,8 @@ def _compiled_nutpie(model_name: str, scenario: str, scale: float, design_seed: 
 def sample_observed(model_name: str, scenario: str, scale: float, design_seed: int, observed: dict, *,
                     sampler: str, draws: int, tune: int, chains: int, seed: int):
     """Posterior DataTree of the model on this design given `observed` data."""
-    if PM_SAMPLER[sampler][0] == "nutpie":
+    # an unknown name falls through to sample_posterior, which raises the UsageError naming the choices
+    if PM_SAMPLER.get(sampler, ("",))[0] == "nutpie":
         import nutpie
 
         compiled = _compiled_nutpie(model_name, scenario, scale, design_seed, sampler)
