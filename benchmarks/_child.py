@@ -19,6 +19,7 @@ def run_child(code: str, args: list[str], timeout: float | None = None, warm: bo
     """
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}/pytensor", NUMBA_CACHE_DIR=f"{cache}/numba",
+                   JAX_COMPILATION_CACHE_DIR=f"{cache}/jax",
                    XLA_FLAGS="--xla_force_host_platform_device_count=2", MATS_EVAL_SALT="bench")
         command = [sys.executable, "-c", code, *args]
         try:

@@ -1,13 +1,14 @@
 """Speed benchmark: the package's default joint fit against a naive baseline, at 1x, 2x, 4x scholars.
 
     .venv/bin/python benchmarks/bench_speed.py [--scales 1,2,4] [--timeout 1200]
-        [--out benchmarks/results/speed.json]
+        [--variants package_jax,package,baseline] [--seed 0] [--out benchmarks/results/speed.json]
 
 Datasets: data/example (1x) and simulate("mats-history", seed=2024, scale=2 and 4):
 the same three cohorts and programme with 2x and 4x the scholars.
 
-- package: mats_eval.fit(data, "joint", checks=False) with every default
-  (nutpie, 2 chains x (1000 tune + 3000 draws), target_accept 0.8);
+- package_jax: mats_eval.fit(data, "joint", checks=False) with every default
+  (nutpie-jax, 2 chains x (1000 tune + 3000 draws), target_accept 0.8);
+- package: the same with sampler="nutpie" (Numba-compiled density; the default until 2026-11-27);
 - baseline: benchmarks/naive_joint.py (the same likelihood and priors written
   the obvious way: centred effects, raw row-level covariates, pm.Bernoulli and
   pm.OrderedLogistic) sampled by PyMC's own NUTS with PyMC's defaults
@@ -16,8 +17,8 @@ the same three cohorts and programme with 2x and 4x the scholars.
 Each fit runs in a fresh process with empty PyTensor/Numba caches, so compile
 time is the cold cost; `package_warm` is the package's fit in a fresh process
 whose on-disk caches a previous fit of the same dataset filled (what a user
-sees from the second run on, with scripts/env.sh's persistent caches); `package_jax`
-is the same fit with sampler="nutpie-jax" (nutpie on a JAX-compiled density). time_to_gate = model build + compile + sampling +
+sees from the second run on, with scripts/env.sh's persistent caches; `package_jax_warm`
+likewise with JAX's compilation cache). time_to_gate = model build + compile + sampling +
 diagnostics when the gate passes (else the gate is reported as failed).
 ESS/s = min bulk ESS / sampling seconds, over (a) every variable of that model
 (the gate's own set) and (b) the canonical parameters both models carry under
@@ -46,16 +47,15 @@ from mats_eval.diagnostics import diagnose
 from mats_eval.io import load
 from mats_eval.simulate import simulate
 
-variant, scale = sys.argv[1], float(sys.argv[2])
+variant, scale, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 data = load("data/example") if scale == 1 else simulate("mats-history", seed=2024, scale=scale).program_data()
 design = build_design(data)
 rows = len(design.att_y) + len(design.rating_code) + (len(design.retro.code) if design.retro is not None else 0)
 t0 = time.perf_counter()
 if variant.startswith("package"):
     import mats_eval
-    from mats_eval.fit import DEFAULT_SAMPLER
-    sampler = "nutpie-jax" if "jax" in variant else DEFAULT_SAMPLER
-    result = mats_eval.fit(data, model="joint", checks=False, progress=False, seed=0, sampler=sampler)
+    sampler = "nutpie-jax" if "jax" in variant else "nutpie"  # package_jax is the default sampler
+    result = mats_eval.fit(data, model="joint", checks=False, progress=False, seed=seed, sampler=sampler)
     idata, t = result.idata, result.manifest["timings_seconds"]
     build, compile_, sampling = t["build"], t["compile"], t["sampling"]
 else:
@@ -65,7 +65,7 @@ else:
     build = time.perf_counter() - t0
     s0 = time.perf_counter()
     with model:
-        idata = pm.sample(nuts_sampler="pymc", random_seed=0, progressbar=False, compute_convergence_checks=False)
+        idata = pm.sample(nuts_sampler="pymc", random_seed=seed, progressbar=False, compute_convergence_checks=False)
     wall = time.perf_counter() - s0
     sampling = float(idata["posterior"].attrs.get("sampling_time", wall))
     compile_ = wall - sampling
@@ -84,7 +84,7 @@ CANONICAL = ["attendance_intercept", "attendance_kind", "attendance_mandatory", 
              "rating_week", "rating_cohort", "rating_speaker", "rating_cutpoints_1_10", "retro_element",
              "retro_mandatory", "retro_cohort", "retro_scholar_loading"]
 shared = [n for n in CANONICAL if n in names]
-out = dict(variant=variant, scale=scale, scholars=len(design.coords["scholar"]), rows=rows,
+out = dict(variant=variant, scale=scale, seed=seed, scholars=len(design.coords["scholar"]), rows=rows,
            draws=int(post.sizes["draw"]), chains=int(post.sizes["chain"]), build=build, compile=compile_,
            sampling=sampling, diagnostics=diag_s, passed=diag["passed"], failures=diag["failures"],
            divergences=diag["divergences"], rhat_max=diag["rhat_max"], ess_bulk_min=min_ess(names),
@@ -97,25 +97,25 @@ out["ess_shared_per_s"] = out["ess_shared_min"] / sampling
 print("RESULT" + json.dumps(out))
 """
 
-def run_one(variant: str, scale: float, timeout: float) -> dict:
+def run_one(variant: str, scale: float, timeout: float, seed: int = 0) -> dict:
     """One fit in a fresh process with empty (or, for *_warm, pre-filled) compile caches."""
-    payload, error, wall = run_child(CHILD, [variant, str(scale)], timeout, warm=variant.endswith("_warm"))
+    payload, error, wall = run_child(CHILD, [variant, str(scale), str(seed)], timeout, warm=variant.endswith("_warm"))
     if error:
-        return dict(variant=variant, scale=scale, error=error)
+        return dict(variant=variant, scale=scale, seed=seed, error=error)
     return {**payload, "process_wall": wall}
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| scholars (x) | rows | variant | draws | compile s | sampling s | time to gate s | min bulk ESS | "
+    head = ("| scholars (x) | rows | variant | seed | draws | compile s | sampling s | time to gate s | min bulk ESS | "
             "ESS/s | ESS/s shared | steps/draw | div | gate |")
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['scale']:g}x | | {r['variant']} | | | | | | | | | | {r['error']} |")
+            lines.append(f"| {r['scale']:g}x | | {r['variant']} | {r.get('seed', 0)} | | | | | | | | | | {r['error']} |")
             continue
         ttg = f"{r['time_to_gate']:.0f}" if r["time_to_gate"] is not None else "not reached"
         lines.append(
-            f"| {r['scholars']} ({r['scale']:g}x) | {r['rows']} | {r['variant']} | {r['chains']}x{r['draws']} | "
+            f"| {r['scholars']} ({r['scale']:g}x) | {r['rows']} | {r['variant']} | {r.get('seed', 0)} | {r['chains']}x{r['draws']} | "
             f"{r['compile']:.0f} | {r['sampling']:.0f} | {ttg} | {r['ess_bulk_min']:.0f} | {r['ess_per_s']:.1f} | "
             f"{r['ess_shared_per_s']:.1f} | "
             f"{r['mean_steps']:.0f} | {r['divergences']} | {'pass' if r['passed'] else 'FAIL: ' + '; '.join(r['failures'])} |")
@@ -125,25 +125,27 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="1,2,4")
-    parser.add_argument("--variants", default="package,baseline")
+    parser.add_argument("--variants", default="package_jax,package,baseline")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per fit before it is recorded as unfinished")
+    parser.add_argument("--seed", type=int, default=0, help="the sampler's seed (the datasets are fixed)")
     parser.add_argument("--out", default="benchmarks/results/speed.json")
     args = parser.parse_args()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = json.loads(out.read_text()) if out.exists() else []
-    done = {(r["variant"], r["scale"]) for r in rows if "error" not in r}
+    key = lambda r: (r["variant"], r["scale"], r.get("seed", 0))  # noqa: E731  (rows before --seed are seed 0)
+    done = {key(r) for r in rows if "error" not in r}
     for scale in (float(s) for s in args.scales.split(",")):
         for variant in args.variants.split(","):
-            if (variant, scale) in done:  # resumable: one row per (variant, scale)
+            if (variant, scale, args.seed) in done:  # resumable: one row per (variant, scale, seed)
                 continue
             start = time.perf_counter()
-            row = run_one(variant, scale, args.timeout)
-            rows = [r for r in rows if (r["variant"], r["scale"]) != (variant, scale)] + [row]
+            row = run_one(variant, scale, args.timeout, args.seed)
+            rows = [r for r in rows if key(r) != (variant, scale, args.seed)] + [row]
             print(f"{variant} {scale:g}x: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
             out.write_text(json.dumps(rows, indent=2))
-    order = {"package": 0, "package_warm": 1, "package_jax": 2, "baseline": 3}
-    rows.sort(key=lambda r: (r["scale"], order.get(r["variant"], 3)))
+    order = {"package_jax": 0, "package_jax_warm": 1, "package": 2, "package_warm": 3, "baseline": 4}
+    rows.sort(key=lambda r: (r["scale"], order.get(r["variant"], 4), r.get("seed", 0)))
     print(markdown(rows))
 
 

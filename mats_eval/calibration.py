@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from mats_eval.effects import HDI_PROB
-from mats_eval.samplers import PM_SAMPLER
+from mats_eval.samplers import DEFAULT_SAMPLER, PM_SAMPLER
 from mats_eval.studies import ok_results, run_study, task_seed
 
 DEFAULT_THIN_TO = 100  # L: thinned posterior draws per replication, ranks 0..L
@@ -205,7 +205,7 @@ def _prior_model(model_name: str, scenario: str, scale: float, design_seed: int)
 
 
 @functools.lru_cache(maxsize=4)
-def _compiled_nutpie(model_name: str, scenario: str, scale: float, design_seed: int, sampler: str = "nutpie"):
+def _compiled_nutpie(model_name: str, scenario: str, scale: float, design_seed: int, sampler: str = DEFAULT_SAMPLER):
     """nutpie's compiled observed model of this design (Numba or JAX, as `sampler` says), compiled once per
     process; each replication swaps in its data (`with_data`)."""
     import nutpie
@@ -238,7 +238,7 @@ def sample_observed(model_name: str, scenario: str, scale: float, design_seed: i
 
 def sbc_replication(model: str, seed: int, scenario: str = "identified", scale: float = 0.1, design_seed: int = 0,
                     draws: int = 500, tune: int = 500, chains: int = 2, thin_to: int = DEFAULT_THIN_TO,
-                    sampler: str = "nutpie") -> dict:
+                    sampler: str = DEFAULT_SAMPLER) -> dict:
     """One SBC draw: θ̃, ỹ from the prior; fit; rank of each θ̃ among `thin_to` thinned posterior draws."""
     from mats_eval.diagnostics import count_divergences
 
@@ -278,7 +278,7 @@ def sbc_tasks(model: str, reps: int, seed: int = 0, **settings) -> dict[str, dic
 
 def sbc(model: str, reps: int, out: Path | str, *, scenario: str = "identified", scale: float = 0.1,
         design_seed: int = 0, draws: int = 500, tune: int = 500, chains: int = 2,
-        thin_to: int = DEFAULT_THIN_TO, sampler: str = "nutpie", seed: int = 0, bins: int = 10,
+        thin_to: int = DEFAULT_THIN_TO, sampler: str = DEFAULT_SAMPLER, seed: int = 0, bins: int = 10,
         workers: int | None = None, scheduler=None, progress: bool = True) -> SBCResult:
     """Run (or resume) `reps` SBC replications of `model` into `out`; write ranks.csv, uniformity.csv,
     sbc_<model>.png. The design is simulate(scenario, design_seed, scale)'s."""
@@ -346,7 +346,7 @@ def plot_rank_histograms(ranks: pd.DataFrame, n_ranks: int, path: Path, title: s
 # --- coverage -----------------------------------------------------------------------
 
 def coverage_replication(scenario: str, seed: int, scale: float, model: str | None = None, draws: int = 500,
-                         tune: int = 500, chains: int = 2, sampler: str = "nutpie") -> dict:
+                         tune: int = 500, chains: int = 2, sampler: str = DEFAULT_SAMPLER) -> dict:
     """Simulate(scenario, seed, scale), fit `model`; per estimand: truth, mean, HDI, prob_positive, covered,
     excludes_zero, and the 90% equal-tailed interval (ETI) with its coverage."""
     from mats_eval.fit import study_fit
@@ -457,7 +457,7 @@ class CoverageResult:
 
 
 def coverage(scenarios=COVERAGE_SCENARIOS, reps: int = 100, out: Path | str = "coverage", *, scale: float = 0.3,
-             model: str | None = None, draws: int = 500, tune: int = 500, chains: int = 2, sampler: str = "nutpie",
+             model: str | None = None, draws: int = 500, tune: int = 500, chains: int = 2, sampler: str = DEFAULT_SAMPLER,
              seed: int = 0, workers: int | None = None, scheduler=None, progress: bool = True) -> CoverageResult:
     """Run (or resume) coverage fits into `out`; write coverage_long.csv, coverage.csv, false_positives.csv
     and coverage.png."""

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mats_eval.errors import UsageError
+from mats_eval.samplers import DEFAULT_SAMPLER
 from mats_eval.studies import ok_results, run_study, task_seed
 
 ALLOCATIONS = ("between-cohort", "alternate-weeks", "randomise-scholars")
@@ -185,7 +186,7 @@ def detected(truth: float, prob_positive: float) -> bool:
 
 def power_replication(allocation: str, scholars: int, weeks: int, seminars_per_week: int, effects: dict, seed: int,
                       estimand: str = DEFAULT_ESTIMAND, model: str | None = None, draws: int = 500, tune: int = 500,
-                      chains: int = 2, sampler: str = "nutpie") -> dict:
+                      chains: int = 2, sampler: str = DEFAULT_SAMPLER) -> dict:
     """Simulate the design, fit, and summarise the target estimand: truth, mean, HDI, width, prob_positive,
     detected. Predictive checks and LOO are skipped: they do not change the posterior."""
     from mats_eval.fit import study_fit
@@ -235,7 +236,7 @@ def summarise_power(records: list[dict], designs, estimand: str) -> pd.DataFrame
 
 def power(designs, reps: int, out: Path | str, *, effects: dict | None = None, scenario: str = "mats-history",
           estimand: str = DEFAULT_ESTIMAND, model: str | None = None, draws: int = 500, tune: int = 500,
-          chains: int = 2, sampler: str = "nutpie", seed: int = 0, workers: int | None = None, scheduler=None,
+          chains: int = 2, sampler: str = DEFAULT_SAMPLER, seed: int = 0, workers: int | None = None, scheduler=None,
           progress: bool = True) -> pd.DataFrame:
     """Run (or resume) the power study into `out` and write power.csv; effects = scenario's parameters ⊕ `effects`."""
     designs = list(designs)

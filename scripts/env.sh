@@ -2,6 +2,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PYTENSOR_FLAGS="${PYTENSOR_FLAGS:-base_compiledir=$ROOT/.cache/pytensor}"
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$ROOT/.cache/numba}"
+export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$ROOT/.cache/jax}"
 export MPLCONFIGDIR="${MPLCONFIGDIR:-$ROOT/.cache/matplotlib}"
 export MPLBACKEND="${MPLBACKEND:-Agg}"
 mkdir -p "$ROOT/.cache"

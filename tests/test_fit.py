@@ -17,6 +17,7 @@ from mats_eval.diagnostics import bfmi_per_chain, count_divergences, diagnose
 from mats_eval.effects import EFFECT_COLUMNS, hdi
 from mats_eval.errors import UsageError
 from mats_eval.runs import RUN_FILES, SUMMARY_COLUMNS
+from mats_eval.samplers import DEFAULT_SAMPLER
 from mats_eval.simulate import simulate
 
 fit_module = importlib.import_module("mats_eval.fit")
@@ -61,7 +62,7 @@ def test_run_folder_contents_and_load_run(tiny_data, tmp_path):
     assert {"mandatory_minus_optional_rating", "volume_slope_rating", "cohort_sd_rating"} <= set(effects["estimand"])
     assert set(effects["scale"]) == {"rating points", "log-odds per session/week", "log-odds"}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["reliable"] is False and manifest["seed"] == 1 and manifest["sampler"] == "nutpie"
+    assert manifest["reliable"] is False and manifest["seed"] == 1 and manifest["sampler"] == DEFAULT_SAMPLER
     assert manifest["model"]["name"] == "ratings"
     assert {"pymc", "pytensor", "arviz", "nutpie", "mats_eval"} <= set(manifest["versions"])
     assert {"compile", "sampling"} <= set(manifest["timings_seconds"])
