@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mats_eval.effects import HDI_PROB
+from mats_eval.effects import HDI_PROB, equal_tailed
 from mats_eval.samplers import DEFAULT_SAMPLER, PM_SAMPLER
 from mats_eval.studies import ok_results, run_study, task_seed
 
@@ -364,7 +364,7 @@ def coverage_replication(scenario: str, seed: int, scale: float, model: str | No
         truth = data.truth.get(row["estimand"])
         if truth is None:
             continue
-        eti_low, eti_high = (float(x) for x in np.quantile(draws_of[row["estimand"]], [0.05, 0.95]))
+        eti_low, eti_high = equal_tailed(draws_of[row["estimand"]])
         rows[row["estimand"]] = {
             "truth": truth, "mean": row["mean"], "hdi_low": row["hdi_low"], "hdi_high": row["hdi_high"],
             "prob_positive": row["prob_positive"],

@@ -146,10 +146,12 @@ def effect_notes(ident: dict) -> dict[str, str]:
 
 
 def add_notes(effects: pd.DataFrame, ident: dict) -> pd.DataFrame:
-    """effects.csv with a `note` column (the identification of each policy row; '' elsewhere)."""
+    """effects.csv with a `note` column: the identification of each policy row; other rows keep
+    the note they have (effects.interval_note), or ''."""
     notes = effect_notes(ident)
     out = effects.copy()
-    out["note"] = [notes.get(e, "") for e in out["estimand"]]
+    existing = out["note"] if "note" in out else pd.Series("", index=out.index)
+    out["note"] = [notes.get(e, old) for e, old in zip(out["estimand"], existing.fillna(""))]
     return out
 
 

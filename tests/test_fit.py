@@ -14,7 +14,7 @@ import mats_eval
 from datasets import edit_cell, write_valid_dataset
 from mats_eval.cli import app
 from mats_eval.diagnostics import bfmi_per_chain, count_divergences, diagnose
-from mats_eval.effects import EFFECT_COLUMNS, hdi
+from mats_eval.effects import EFFECT_COLUMNS, equal_tailed, hdi, summarise_draws
 from mats_eval.errors import UsageError
 from mats_eval.runs import RUN_FILES, SUMMARY_COLUMNS
 from mats_eval.samplers import DEFAULT_SAMPLER
@@ -42,6 +42,19 @@ def test_hdi_is_the_narrowest_interval():
     x = np.random.default_rng(0).normal(size=20000)
     low, high = hdi(x, 0.9)
     assert low == pytest.approx(-1.645, abs=0.05) and high == pytest.approx(1.645, abs=0.05)
+
+
+def test_skewed_optimum_row_names_its_equal_tailed_interval():
+    """V* is skewed (~1/|slope|): its row keeps the HDI and names the 5–95% quantiles, which sit to
+    the right of the HDI; no other row gets that note."""
+    slope = np.random.default_rng(1).normal(-0.2, 0.05, size=4000)
+    optimum = np.round(np.clip(1.3 / np.abs(slope), 0.5, 12.0) * 4) / 4  # on the 0.25 grid
+    row = summarise_draws("optimal_sessions_per_week", optimum)
+    low, high = equal_tailed(optimum)
+    assert (row["hdi_low"], row["hdi_high"]) == hdi(optimum)
+    assert row["hdi_low"] <= low and row["hdi_high"] < high  # the HDI cuts the long right tail
+    assert f"{low:g} to {high:g}" in row["note"]
+    assert summarise_draws("volume_slope_rating", slope)["note"] == ""
 
 
 @pytest.mark.slow

@@ -56,6 +56,11 @@ def test_notes_on_policy_rows_only():
     assert noted["mandatory_minus_optional_rating"].startswith("confounded with cohort")
     assert noted["mandatory_minus_optional_retro"].startswith("confounded with cohort")
     assert noted["attendance_week_slope"] == ""
+    # a row's own note (effects.interval_note) survives; policy rows get their verdict
+    effects["note"] = ["", "kept", "replaced"]
+    noted = add_notes(effects, ident).set_index("estimand")["note"]
+    assert noted["attendance_week_slope"] == "kept"
+    assert noted["mandatory_minus_optional_retro"].startswith("confounded with cohort")
 
 
 class _FakeTree(dict):
