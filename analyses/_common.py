@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 
 import mats_eval
-from mats_eval.fit import DEFAULT_DRAWS, DEFAULT_TUNE
-from mats_eval.io import atomic_folder
+from mats_eval.inference.fitting import DEFAULT_DRAWS, DEFAULT_TUNE
+from mats_eval.data.io import atomic_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import pymc as pm
 from _common import arguments, fit, output_folder, rows, verdict, write_note
 
 import mats_eval
-from mats_eval.effects import canonical_parameters, reference_of
-from mats_eval.estimands import attendance_probability
+from mats_eval.estimands.summary import canonical_parameters, reference_of
+from mats_eval.estimands.kernels import attendance_probability
 from mats_eval.report.build import observed_attendance_by_week
 from mats_eval.report.plots import attendance_decay
 

@@ -6,7 +6,7 @@ and cohort differences are accounted for?
 from _common import arguments, fit, output_folder, rows, verdict, write_note
 
 import mats_eval
-from mats_eval.checks import crosscheck
+from mats_eval.checks.crosscheck import crosscheck
 from mats_eval.report.build import observed_ratings
 from mats_eval.report.plots import ratings_by_policy
 

@@ -8,9 +8,9 @@ import pandas as pd
 from _common import ROOT, arguments, fit, output_folder, rows, verdict, write_note
 
 import mats_eval
-from mats_eval.decisions import plans_from_params
-from mats_eval.effects import canonical_parameters, reference_of
-from mats_eval.estimands import valued_attendance_curve
+from mats_eval.decisions.plans import plans_from_params
+from mats_eval.estimands.summary import canonical_parameters, reference_of
+from mats_eval.estimands.kernels import valued_attendance_curve
 from mats_eval.report.plots import volume_curve
 
 VOLUME = ["volume_slope_rating", "volume_slope_attendance", "optimal_sessions_per_week"]

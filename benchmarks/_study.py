@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 os.environ.setdefault("MPLCONFIGDIR", str(ROOT / ".cache" / "matplotlib"))
 
-from mats_eval.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLERS  # noqa: E402  (needs the path above)
+from mats_eval.inference.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLERS  # noqa: E402  (needs the path above)
 
 
 def study_parser(doc: str, scale: float, out: str) -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ CHILD = r"""
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import mats_eval
-from mats_eval.io import load
+from mats_eval.data.io import load
 data = load(sys.argv[1])
 rows = []
 for phase in ("cold", "warm"):

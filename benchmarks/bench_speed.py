@@ -42,10 +42,10 @@ start = time.perf_counter()
 import numpy as np
 import arviz as az
 import pymc as pm
-from mats_eval.design import build_design
-from mats_eval.diagnostics import diagnose
-from mats_eval.io import load
-from mats_eval.simulate import simulate
+from mats_eval.data.design import build_design
+from mats_eval.inference.diagnostics import diagnose
+from mats_eval.data.io import load
+from mats_eval.simulation.scenarios import simulate
 
 variant, scale, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 data = load("data/example") if scale == 1 else simulate("mats-history", seed=2024, scale=scale).program_data()

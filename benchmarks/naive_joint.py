@@ -17,7 +17,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from mats_eval.design import Design
+from mats_eval.data.design import Design
 from mats_eval.models.joint import LKJ_ETA, joint_priors, scholar_sd_dist
 from mats_eval.models.priors import (
     cutpoint_prior_mean, induced_dirichlet_draws, induced_dirichlet_logp, make_prior,

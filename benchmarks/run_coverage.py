@@ -23,8 +23,8 @@ def main() -> None:
                         help="fit nothing: summarise the datasets already finished in --out")
     args = parser.parse_args()
 
-    from mats_eval.calibration import coverage, write_coverage
-    from mats_eval.studies import load_results
+    from mats_eval.studies.calibration import coverage, write_coverage
+    from mats_eval.studies.runner import load_results
 
     start = time.perf_counter()
     if args.summarise_only:

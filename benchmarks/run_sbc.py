@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--thin", type=int, default=100)
     args = parser.parse_args()
 
-    from mats_eval.calibration import sbc
+    from mats_eval.studies.calibration import sbc
 
     for model in args.models.split(","):
         start = time.perf_counter()

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from mats_eval.errors import MatsEvalError, UsageError
-from mats_eval.samplers import DEFAULT_SAMPLER, SAMPLER_HELP
+from mats_eval.inference.samplers import DEFAULT_SAMPLER, SAMPLER_HELP
 
 app = typer.Typer(
     add_completion=False,
@@ -28,7 +28,7 @@ def _fail(exc: MatsEvalError) -> None:
 @app.command()
 def validate(dataset: Path = typer.Argument(..., help="Dataset folder (cohorts.csv, scholars.csv, ...).")):
     """Validate a dataset folder against the data contract and print its summary."""
-    from mats_eval.io import load
+    from mats_eval.data.io import load
 
     try:
         data = load(dataset)
@@ -48,7 +48,7 @@ def simulate(
     force: bool = typer.Option(False, help="Replace an existing folder."),
 ):
     """Write a simulated dataset with known truth (truth.json)."""
-    from mats_eval.simulate import write_scenario
+    from mats_eval.simulation.scenarios import write_scenario
 
     try:
         write_scenario(scenario, seed=seed, out=out, force=force)
@@ -143,7 +143,7 @@ def fit(
     import warnings
 
     from mats_eval.errors import DiagnosticsFailed
-    from mats_eval.fit import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TUNE, fit as run_fit
+    from mats_eval.inference.fitting import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TUNE, fit as run_fit
     from mats_eval.models import DEFAULT_MODEL as DEFAULT_FIT_MODEL
 
     try:
@@ -174,7 +174,7 @@ def compare(
     """Compare runs by PSIS-LOO (az.compare), one table per observed variable they share."""
     import pandas as pd
 
-    from mats_eval.ppc import compare_runs
+    from mats_eval.checks.predictive import compare_runs
 
     try:
         tables = compare_runs(runs)
@@ -210,7 +210,7 @@ def sbc(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ):
     """Simulation-based calibration of a model: rank histograms and uniformity tests."""
-    from mats_eval.calibration import sbc as run_sbc
+    from mats_eval.studies.calibration import sbc as run_sbc
 
     try:
         result = run_sbc(model, reps, out, scenario=scenario, scale=scale, draws=draws, tune=tune, chains=chains,
@@ -248,7 +248,7 @@ def power(
 ):
     """Power of candidate designs for the next cohort's experiment; prints a table, writes power.csv."""
     from mats_eval.errors import UsageError
-    from mats_eval.power import design_grid, parse_effects, power as run_power
+    from mats_eval.studies.power import design_grid, parse_effects, power as run_power
 
     def numbers(text: str) -> list[int]:
         try:

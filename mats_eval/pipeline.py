@@ -47,8 +47,8 @@ def run(
     `plans` is a plans YAML (default: analyses/plans/example.yaml when it exists;
     pass False-y path "" to skip plans). `fit_options` go to `mats_eval.fit.fit`.
     """
-    from mats_eval.fit import fit
-    from mats_eval.io import atomic_folder, load
+    from mats_eval.inference.fitting import fit
+    from mats_eval.data.io import atomic_folder, load
     from mats_eval.report.build import build_report
 
     out = Path(out)

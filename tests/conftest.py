@@ -8,3 +8,8 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(_ROOT / ".cache" / "numba"))
 os.environ.setdefault("MPLCONFIGDIR", str(_ROOT / ".cache" / "matplotlib"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MATS_EVAL_SALT", "test-salt")
+
+import sys
+
+# tests/<stage>/ mirror the package; the shared fixtures module `datasets` lives here
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -38,7 +38,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from mats_eval.design import Design
+from mats_eval.data.design import Design
 from mats_eval.errors import UsageError
 from mats_eval.models.likelihoods import bernoulli_logit
 from mats_eval.models.priors import (

@@ -12,7 +12,7 @@ and `rating_scholar_sd` (Deterministics of the LKJ Cholesky factor), ρ =
 `scholar_corr`. Because attendance is modelled for every scholar–session pair,
 who shows up (u_i) informs r_i through ρ, and the rating model estimates the
 policy contrast for *a new scholar*, not for the keen ones who chose to come
-(mats_eval.estimands integrates r over N(0, σ_r)).
+(mats_eval.estimands.kernels integrates r over N(0, σ_r)).
 
 Retrospective ratings, when the data has them, load on the same trait (r_i scaled):
 
@@ -40,7 +40,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from mats_eval.design import Design
+from mats_eval.data.design import Design
 from mats_eval.errors import UsageError
 from mats_eval.models.attendance import attendance_coords, attendance_likelihood
 from mats_eval.models.priors import (

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 
-from mats_eval.design import Design, scale_label
+from mats_eval.data.design import Design, scale_label
 from mats_eval.errors import UsageError
 from mats_eval.models.priors import (
     RATING_PRIORS, cohort_effect, cutpoint_prior_mean, group_effect, kind_centred, make_prior, ordered_cutpoints, resolve_priors,

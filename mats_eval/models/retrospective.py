@@ -11,7 +11,7 @@ belong to a retro scale (`retro_cutpoints_<min>_<max>`, dim
 identified by within-cohort differences in policy across elements (each
 respondent rates mandatory and optional elements of her own cohort), under the
 assumption that element effects are the same in every cohort
-(mats_eval.identification).
+(mats_eval.checks.identification).
 
 As in the session-rating model the mandatory column is centred for the sampler
 and the cohort and scholar effects are split into mean and zero-sum deviations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 
-from mats_eval.design import Design, RetroDesign, scale_label
+from mats_eval.data.design import Design, RetroDesign, scale_label
 from mats_eval.errors import UsageError
 from mats_eval.models.likelihoods import ordered_logistic
 from mats_eval.models.priors import (

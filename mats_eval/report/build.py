@@ -23,9 +23,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mats_eval import decisions, estimands
-from mats_eval.effects import equal_tailed
-from mats_eval.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX
+from mats_eval.decisions import plans as decisions
+
+from mats_eval.estimands import kernels as estimands
+from mats_eval.estimands.summary import equal_tailed
+from mats_eval.data.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX
 from mats_eval.report import plots
 
 MIN_SCHOLARS = 5
@@ -147,7 +149,7 @@ def load_run_data(run: RunFolder):
     if not Path(dataset).exists():
         return None, f"the dataset folder {Path(dataset).name!r} named in the manifest was not found"
     try:
-        from mats_eval.io import load
+        from mats_eval.data.io import load
 
         return load(dataset), None
     except Exception as exc:  # noqa: BLE001 - a report should still be built
@@ -176,8 +178,8 @@ def load_canonical_parameters(run_dir: Path, data, kinds: Sequence[str]):
     if data is None:
         return None, "the posterior needs the dataset to be interpreted, and it is not available"
     try:
-        from mats_eval.effects import canonical_parameters
-        from mats_eval.runs import read_posterior
+        from mats_eval.estimands.summary import canonical_parameters
+        from mats_eval.runfolder import read_posterior
 
         idata = read_posterior(posterior)
     except Exception as exc:  # noqa: BLE001
@@ -736,7 +738,7 @@ def build_report(
     derived from posterior.nc with effects.canonical_parameters). An existing
     `out_dir` is replaced only with `force`.
     """
-    from mats_eval.io import atomic_folder
+    from mats_eval.data.io import atomic_folder
 
     run = read_run(Path(run_dir))
     notes = []

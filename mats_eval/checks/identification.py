@@ -1,0 +1,282 @@
+"""Is the policy effect identified by the design, or confounded with cohort?
+
+Read from the design alone (which sessions / retrospective elements were
+mandatory in which cohort), before any fit. Two outcomes are judged
+separately: session ratings and attendance ("sessions", by kind) and the
+end-of-programme survey ("retro", by element).
+
+Per kind (or element) the verdict is
+- ``within_cohort``: some cohort offered that kind under both policies, so the
+  policy contrast is made inside one cohort and one kind (identified);
+- ``between_cohorts``: the kind's policy changes only from one cohort to the
+  next, so for that kind policy and cohort are confounded;
+- ``constant``: the kind always had the same policy (it carries no contrast).
+
+Overall, per outcome:
+- ``identified``: at least one kind varies within a cohort;
+- ``identified_across_kinds``: no kind varies within a cohort, but inside some
+  cohort one kind was mandatory while another was optional, and that pattern
+  is not explained by cohort and kind alone (the policy indicator is not in the
+  span of cohort and kind dummies). The contrast then rests on an assumption:
+  kind effects are the same in every cohort (policy is confounded with a
+  kind × cohort interaction). Reported as weakly identified, with a prior
+  sensitivity analysis. The retrospective survey has one policy per cohort and
+  element, so a within-element contrast cannot exist there; for it this
+  pattern (each respondent rates mandatory and optional elements of her own
+  cohort: DESIGN.md "within-cohort differences in policy across elements")
+  is the design's identification and is reported as ``identified``, with the
+  assumption in the note;
+- ``confounded``: policy varies, but only in step with cohort (and kind): the
+  indicator lies in the span of the cohort and kind dummies. The data cannot
+  separate a policy effect from a cohort effect; only the priors can;
+- ``no_variation``: every kind had the same policy everywhere.
+
+``identification(data)`` returns a dict
+``{"sessions": {...}, "retro": {...} or None, "verdict": ..., "confounded": bool,
+"needs_sensitivity": bool}`` where each outcome holds ``{"verdict", "by_kind",
+"note"}``. ``confounded`` is True when any outcome is ``confounded``;
+``needs_sensitivity`` when any outcome is neither ``identified`` nor
+``no_variation``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+VERDICTS = ("identified", "identified_across_kinds", "confounded", "no_variation")
+# worst first: the overall verdict is the worst of the outcomes'
+_SEVERITY = {"confounded": 3, "identified_across_kinds": 2, "no_variation": 1, "identified": 0}
+_TOL = 1e-8
+
+NOTES = {
+    "identified": "identified: policy varies within a cohort for the same {unit}",
+    "identified_across_kinds": (
+        "weakly identified: policy of each {unit} changes only between cohorts; the contrast rests on "
+        "{unit} effects being equal across cohorts (see prior_sensitivity.csv)"
+    ),
+    "confounded": (
+        "confounded with cohort: policy varies only between cohorts; the estimate reflects the priors, "
+        "not the data (see prior_sensitivity.csv)"
+    ),
+    "no_variation": "not identified: every {unit} had the same policy in every cohort",
+    "identified_across_elements": (
+        "identified within cohorts across elements (assumes element effects are equal across cohorts)"
+    ),
+}
+
+# effects.csv estimand -> the outcome whose identification it inherits
+POLICY_ESTIMANDS = {"mandatory_minus_optional_rating": "sessions", "mandatory_minus_optional_retro": "retro"}
+
+
+def _by_unit(table: pd.DataFrame, unit: str) -> dict[str, str]:
+    """{kind: within_cohort | between_cohorts | constant} from rows (cohort, unit, policy)."""
+    out = {}
+    for level, rows in table.groupby(unit, sort=True):
+        per_cohort = rows.groupby("cohort")["policy"].nunique()
+        if (per_cohort > 1).any():
+            out[str(level)] = "within_cohort"
+        elif rows["policy"].nunique() > 1:
+            out[str(level)] = "between_cohorts"
+        else:
+            out[str(level)] = "constant"
+    return out
+
+
+def in_span(y: np.ndarray, X: np.ndarray) -> bool:
+    """Is y (numerically) a linear combination of the columns of X?"""
+    if X.size == 0:
+        return not np.any(y)
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ coef
+    return float(resid @ resid) <= _TOL * max(float(y @ y), 1.0)
+
+
+def judge(table: pd.DataFrame, unit: str, within_unit_possible: bool = True) -> dict:
+    """Verdict for rows (cohort, `unit`, policy): see the module docstring.
+
+    `within_unit_possible=False` (the retrospective survey): a contrast across
+    units within a cohort is the best design there is and counts as identified.
+    """
+    label = "kind" if unit == "kind" else "element"
+    cells = table[["cohort", unit, "policy"]].astype(str).drop_duplicates()
+    by_unit = _by_unit(cells, unit)
+    if cells["policy"].nunique() < 2:
+        verdict = "no_variation"
+    elif "within_cohort" in by_unit.values():
+        verdict = "identified"
+    else:
+        y = (cells["policy"] == "mandatory").to_numpy(float)
+        X = pd.concat([pd.get_dummies(cells["cohort"], dtype=float), pd.get_dummies(cells[unit], dtype=float)],
+                      axis=1).to_numpy(float)
+        verdict = "confounded" if in_span(y, X) else "identified_across_kinds"
+    note = NOTES[verdict].format(unit=label)
+    if verdict == "identified_across_kinds" and not within_unit_possible:
+        verdict, note = "identified", NOTES["identified_across_elements"]
+    return {"verdict": verdict, "by_" + label: by_unit, "note": note}
+
+
+def identification(data) -> dict:
+    """Identification of the policy effect in `data` (a ProgramData); see the module docstring."""
+    sessions = judge(data.sessions, "kind")
+    retro = None
+    r = data.retrospective
+    if r is not None and len(r):
+        rows = r.merge(data.scholars[["scholar_id", "cohort"]], on="scholar_id")
+        retro = judge(rows, "element", within_unit_possible=False)
+    outcomes = [o for o in (sessions, retro) if o is not None]
+    worst = max(outcomes, key=lambda o: _SEVERITY[o["verdict"]])["verdict"]
+    return {
+        "sessions": sessions,
+        "retro": retro,
+        "verdict": worst,
+        "confounded": any(o["verdict"] == "confounded" for o in outcomes),
+        "needs_sensitivity": any(o["verdict"] in ("confounded", "identified_across_kinds") for o in outcomes),
+    }
+
+
+def effect_notes(ident: dict) -> dict[str, str]:
+    """{effects.csv estimand: note} for the policy contrasts (the outcome's verdict in words)."""
+    out = {}
+    for estimand, outcome in POLICY_ESTIMANDS.items():
+        o = ident.get(outcome)
+        if o is None:
+            continue
+        out[estimand] = o["note"]
+    return out
+
+
+def add_notes(effects: pd.DataFrame, ident: dict) -> pd.DataFrame:
+    """effects.csv with a `note` column: the identification of each policy row; other rows keep
+    the note they have (effects.interval_note), or ''."""
+    notes = effect_notes(ident)
+    out = effects.copy()
+    existing = out["note"] if "note" in out else pd.Series("", index=out.index)
+    out["note"] = [notes.get(e, old) for e, old in zip(out["estimand"], existing.fillna(""))]
+    return out
+
+
+__all__ = ["identification", "judge", "effect_notes", "add_notes", "VERDICTS", "POLICY_ESTIMANDS"]
+
+
+# --- prior sensitivity (refit-free) ---------------------------------------------------
+
+SENSITIVITY_FACTORS = (0.5, 2.0)
+# Priors a policy contrast leans on when the data cannot separate policy from cohort:
+# the policy coefficient itself and the spread of cohort effects it trades off against.
+# Each target: (prior entry, parameter, power): the prior is on parameter**power (cohort
+# variances σ², so scaling the sd by f scales the variance prior by f²).
+SENSITIVITY_TARGETS = {
+    "policy effect prior": (("rating_mandatory", "rating_mandatory", 1), ("retro_mandatory", "retro_mandatory", 1),
+                            ("attendance_mandatory", "attendance_mandatory", 1)),
+    "cohort sd prior": (("rating_cohort_var", "rating_cohort_sd", 2), ("retro_cohort_var", "retro_cohort_sd", 2),
+                        ("attendance_cohort_var", "attendance_cohort_sd", 2)),
+}
+SENSITIVITY_COLUMNS = ["estimand", "prior", "scale_factor", "mean", "sd", "hdi_low", "hdi_high", "prob_positive",
+                       "pareto_k", "reliable", "note"]
+
+
+def _logpdf(dist: str, params: dict, x: np.ndarray) -> np.ndarray:
+    """log density of a prior entry at x (scipy for the usual families, PyMC otherwise)."""
+    from scipy import stats
+
+    mu, sigma = float(params.get("mu", 0.0)), float(params.get("sigma", 1.0))
+    if dist == "Normal":
+        return stats.norm.logpdf(x, mu, sigma)
+    if dist == "HalfNormal":
+        return stats.halfnorm.logpdf(x, 0.0, sigma)
+    if dist == "StudentT":
+        return stats.t.logpdf(x, float(params["nu"]), mu, sigma)
+    if dist == "Exponential":
+        return stats.expon.logpdf(x, scale=1 / float(params["lam"]))
+    if dist == "InverseGamma":
+        return stats.invgamma.logpdf(x, float(params["alpha"]), scale=float(params["beta"]))
+    import pymc as pm
+
+    return np.asarray(pm.logp(getattr(pm, dist).dist(**params), x).eval())
+
+
+def _scaled(entry, factor: float):
+    """The prior entry with its scale multiplied by `factor` (sigma, or 1/lam)."""
+    dist, params = entry
+    params = dict(params)
+    if "sigma" in params or dist in ("Normal", "HalfNormal", "StudentT"):
+        params["sigma"] = float(params.get("sigma", 1.0)) * factor
+    elif "lam" in params:
+        params["lam"] = float(params["lam"]) / factor
+    elif dist == "InverseGamma":  # beta is its scale
+        params["beta"] = float(params["beta"]) * factor
+    else:
+        return None
+    return dist, params
+
+
+def _weighted_row(name: str, label: str, factor: float, draws: np.ndarray, log_ratio: np.ndarray | None,
+                  seed: int = 0) -> dict:
+    """Summary of `draws` reweighted by PSIS-smoothed exp(log_ratio) (None: unweighted)."""
+    from arviz_stats.base.array import array_stats
+
+    from mats_eval.estimands.summary import hdi
+
+    k = float("nan")
+    if log_ratio is None:
+        weights = np.full(len(draws), 1 / len(draws))
+    else:
+        # psislw takes a log-likelihood and smooths the weights 1/likelihood: pass −log ratio
+        try:
+            lw, k = array_stats.psislw(-(log_ratio - log_ratio.max()))
+            k = float(np.asarray(k))
+        except ValueError:  # too few distinct tail draws to fit the Pareto tail (tiny runs)
+            lw, k = log_ratio - log_ratio.max(), float("inf")
+        weights = np.exp(lw - np.max(lw))
+        weights /= weights.sum()
+    mean = float(weights @ draws)
+    sd = float(np.sqrt(weights @ (draws - mean) ** 2))
+    resampled = np.random.default_rng(seed).choice(draws, size=4000, p=weights)
+    low, high = hdi(resampled)
+    reliable = bool(log_ratio is None or k <= 0.7)
+    return {"estimand": name, "prior": label, "scale_factor": factor, "mean": mean, "sd": sd, "hdi_low": low,
+            "hdi_high": high, "prob_positive": float(weights @ (draws > 0)), "pareto_k": k, "reliable": reliable,
+            "note": "" if reliable else "Pareto k > 0.7: reweighting unreliable; refit with this prior to be sure"}
+
+
+def prior_sensitivity(idata, design, priors: dict, estimands=tuple(POLICY_ESTIMANDS),
+                      factors=SENSITIVITY_FACTORS) -> pd.DataFrame:
+    """The policy contrasts under priors whose scale is multiplied by each factor (prior_sensitivity.csv).
+
+    Refit-free: posterior draws are importance-reweighted by p_new(θ)/p_old(θ)
+    for the changed priors (policy coefficients; cohort sds), Pareto-smoothed
+    (PSIS); `pareto_k` > 0.7 marks a reweighting that cannot be trusted (the
+    new prior puts mass where the posterior has no draws). Why this instead of
+    `az.psense_summary`: that reports a sensitivity index for tiny power-scalings
+    of *all* priors at once, while a decision needs the contrast itself under
+    named alternative priors. A policy effect that moves with these priors is
+    driven by them, not by the data.
+    """
+    from mats_eval.estimands.summary import canonical_parameters, estimand_draws
+
+    draws = estimand_draws(idata, design, optimum=False)
+    params = canonical_parameters(idata, design)
+    rows = []
+    for name in estimands:
+        if name not in draws:
+            continue
+        x = np.asarray(draws[name], dtype=float)
+        rows.append(_weighted_row(name, "default", 1.0, x, None))
+        for label, targets in SENSITIVITY_TARGETS.items():
+            present = [(key, par, power) for key, par, power in targets if par in params and key in priors]
+            if not present:
+                continue
+            for factor in factors:
+                log_ratio = np.zeros(len(x))
+                for key, par, power in present:
+                    new = _scaled(priors[key], factor**power)
+                    if new is None:
+                        continue
+                    theta = np.asarray(params[par], dtype=float).reshape(len(x)) ** power
+                    log_ratio += _logpdf(*new, theta) - _logpdf(*priors[key], theta)
+                names = ", ".join(par for _, par, _ in present)
+                rows.append(_weighted_row(name, f"{label} sd x{factor:g} ({names})", factor, x, log_ratio))
+    return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+
+
+__all__ += ["prior_sensitivity", "SENSITIVITY_FACTORS"]

@@ -1,0 +1,210 @@
+"""The contract's estimands as plain array functions of model parameters.
+
+Used twice, so that truth and estimate are always the same quantity:
+`effects.py` applies them to posterior draws, `simulate.py` to the true
+parameters (written to truth.json).
+
+Every function takes arrays whose leading axis is "draw" (a true parameter is
+one draw) and returns an array over draws. Population averages ("a new cohort,
+a new scholar, a new session") integrate the normal group effects exactly with
+Gauss–Hermite quadrature instead of Monte Carlo.
+
+Canonical parameters (the names models and the simulator use):
+
+attendance  logit P(attend) = attendance_intercept + attendance_kind[k]
+            + attendance_mandatory·m + attendance_volume·V
+            + (attendance_week_slope + cohort deviation)·(w−1)·(1−m)
+            + attendance_week_slope_mandatory·(w−1)·m
+            + cohort (sd attendance_cohort_sd) + scholar (attendance_scholar_sd)
+            + session (attendance_session_sd) effects.
+ratings     latent η = rating_kind[k] + rating_mandatory·m + rating_volume·V
+            + rating_week·(w−1) + cohort (rating_cohort_sd) + scholar
+            (rating_scholar_sd) + speaker (rating_speaker_sd) effects;
+            rating = scale_min + OrderedLogistic(η, rating_cutpoints[scale]).
+retro       latent = retro_element[e] + retro_mandatory·m + cohort
+            (retro_cohort_sd) + scholar (retro_scholar_sd) effects, ordered
+            logistic on the cohort's retro scale (retro_cutpoints[scale]).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from mats_eval.data.reference import Reference, reference_from  # noqa: F401 - re-exported
+
+# Probabilists' Gauss–Hermite: E[f(Z)] ≈ Σ w_j f(z_j) / √(2π) for Z ~ N(0, 1).
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
+_GH_WEIGHTS = _GH_WEIGHTS / np.sqrt(2 * np.pi)
+
+
+def _col(x) -> np.ndarray:
+    """Draw-vector as a column so quadrature nodes broadcast along the last axis."""
+    return np.asarray(x, dtype=float)[..., None]
+
+
+def population_attendance(logit_mean, logit_sd) -> np.ndarray:
+    """E[logit⁻¹(μ + σZ)], Z ~ N(0,1): attendance averaged over the group effects."""
+    x = _col(logit_mean) + _col(logit_sd) * _GH_NODES
+    return (expit(x) * _GH_WEIGHTS).sum(-1)
+
+
+def category_probs(eta, cutpoints) -> np.ndarray:
+    """Ordered-logistic P(Y = k), k = 0..K−1, from η (...,) and cutpoints (..., K−1)."""
+    eta = np.asarray(eta, dtype=float)[..., None]
+    cdf = expit(np.asarray(cutpoints, dtype=float) - eta)  # P(Y <= k)
+    ones = np.ones(cdf.shape[:-1] + (1,))
+    upper = np.concatenate([cdf, ones], axis=-1)
+    lower = np.concatenate([0 * ones, cdf], axis=-1)
+    return upper - lower
+
+
+def population_expected_rating(eta_mean, eta_sd, cutpoints, scale_min) -> np.ndarray:
+    """E[rating] = scale_min + Σ_j P(Y > j) = scale_min + Σ_j logit⁻¹(η − c_j), averaged over η = μ + σZ.
+
+    `cutpoints` has shape (draws, K−1); eta_mean and eta_sd lead with the draw axis
+    (extra axes broadcast, e.g. (draws, weeks)); the result is in rating points.
+    """
+    eta = _col(eta_mean) + _col(eta_sd) * _GH_NODES  # (draws, ..., nodes)
+    cuts = np.asarray(cutpoints, dtype=float)
+    cuts = cuts.reshape(cuts.shape[:1] + (1,) * (eta.ndim - 1) + cuts.shape[1:])
+    exceed = expit(eta[..., None] - cuts).sum(-1)  # E[code | η]
+    return scale_min + (exceed * _GH_WEIGHTS).sum(-1)
+
+
+# --- attendance -------------------------------------------------------------
+
+def attendance_logit_sd(p: dict, week, mandatory=0.0) -> np.ndarray:
+    """sd of the attendance logit over a new cohort, scholar and session at `week`."""
+    var = p["attendance_cohort_sd"] ** 2 + p["attendance_scholar_sd"] ** 2 + p["attendance_session_sd"] ** 2
+    slope_sd = p.get("attendance_week_slope_cohort_sd", 0.0)
+    var = var + (1 - mandatory) * (np.asarray(week) - 1) ** 2 * np.asarray(slope_sd) ** 2
+    return np.sqrt(var)
+
+
+def attendance_logit_mean(p: dict, week, volume, mandatory=0.0) -> np.ndarray:
+    """Population-mean attendance logit at the reference kind (p['attendance_kind_ref'])."""
+    slope_mand = p.get("attendance_week_slope_mandatory", 0.0)
+    return (
+        p["attendance_intercept"]
+        + p["attendance_kind_ref"]
+        + p["attendance_mandatory"] * mandatory
+        + p["attendance_volume"] * volume
+        + (1 - mandatory) * p["attendance_week_slope"] * (week - 1)
+        + mandatory * slope_mand * (week - 1)
+    )
+
+
+def attendance_probability(p: dict, week, volume, mandatory=0.0) -> np.ndarray:
+    """Expected attendance of a session for a new cohort, scholar and session."""
+    return population_attendance(
+        attendance_logit_mean(p, week, volume, mandatory), attendance_logit_sd(p, week, mandatory)
+    )
+
+
+# --- session ratings --------------------------------------------------------
+
+def rating_latent_sd(p: dict) -> np.ndarray:
+    return np.sqrt(p["rating_cohort_sd"] ** 2 + p["rating_scholar_sd"] ** 2 + p.get("rating_speaker_sd", 0.0) ** 2)
+
+
+def expected_session_rating(p: dict, ref: Reference, week, volume, mandatory=0.0) -> np.ndarray:
+    """E[session rating] in points on the reference scale for a new cohort, scholar, speaker.
+
+    Uses p['rating_kind_ref'] and p['rating_cutpoints_ref'] (draws, K−1).
+    """
+    eta = (
+        p["rating_kind_ref"]
+        + p["rating_mandatory"] * mandatory
+        + p["rating_volume"] * volume
+        + p["rating_week"] * (week - 1)
+    )
+    return population_expected_rating(eta, rating_latent_sd(p), p["rating_cutpoints_ref"], ref.session_scale[0])
+
+
+def mandatory_minus_optional_rating(p: dict, ref: Reference) -> np.ndarray:
+    """E[rating | mandatory] − E[rating | optional], same kind, volume and week (points)."""
+    args = (ref, ref.rating_week, ref.volume)
+    return expected_session_rating(p, *args, mandatory=1.0) - expected_session_rating(p, *args, mandatory=0.0)
+
+
+# --- retrospective ----------------------------------------------------------
+
+def mandatory_minus_optional_retro(p: dict, ref: Reference) -> np.ndarray:
+    """The same contrast for end-of-programme ratings of the reference element."""
+    sd = np.sqrt(p["retro_cohort_sd"] ** 2 + p["retro_scholar_sd"] ** 2)
+    lo = ref.retro_scale[0]
+    mand = population_expected_rating(p["retro_element_ref"] + p["retro_mandatory"], sd, p["retro_cutpoints_ref"], lo)
+    opt = population_expected_rating(p["retro_element_ref"], sd, p["retro_cutpoints_ref"], lo)
+    return mand - opt
+
+
+# --- volume and the ceiling -------------------------------------------------
+
+def valued_attendance_curve(p: dict, ref: Reference, grid=None) -> np.ndarray:
+    """U(V) = V · mean_w[P(attend | V, w) · value(E[rating | V, w])], optional sessions.
+
+    value maps the rating scale to [0, 1]. Returns (draws, len(grid)).
+    """
+    grid = np.asarray(ref.volume_grid if grid is None else grid, dtype=float)
+    lo, hi = ref.session_scale
+    weeks = np.arange(1, ref.n_weeks + 1, dtype=float)[None, :]  # weeks on a second axis, draws first
+    q = {k: (np.asarray(v)[:, None] if np.ndim(v) == 1 else v) for k, v in p.items()}
+    q["rating_cutpoints_ref"] = p["rating_cutpoints_ref"]
+    curve = np.zeros((np.size(p["attendance_intercept"]), len(grid)))
+    for j, volume in enumerate(grid):
+        att = attendance_probability(q, weeks, volume)
+        value = (expected_session_rating(q, ref, weeks, volume) - lo) / (hi - lo)
+        curve[:, j] = volume * (att * value).mean(axis=1)
+    return curve
+
+
+def thinned(p: dict, max_draws: int) -> dict:
+    """Every max_draws-th-spaced draw of each parameter (all of them when there are fewer)."""
+    n = len(np.atleast_1d(p["attendance_intercept"]))
+    if n <= max_draws:
+        return p
+    keep = np.linspace(0, n - 1, max_draws).round().astype(int)
+    return {k: np.asarray(v)[keep] for k, v in p.items()}
+
+
+# U(V) is a smooth functional summarised by its mean and 90% band: 2000 draws give it with
+# Monte Carlo error well under the band's width, at a third of the cost of 6000
+CURVE_DRAWS = 2000
+
+
+def optimal_sessions_per_week(p: dict, ref: Reference) -> np.ndarray:
+    """argmax_V U(V) over the reference grid, per draw."""
+    grid = np.asarray(ref.volume_grid)
+    return grid[np.argmax(valued_attendance_curve(thinned(p, CURVE_DRAWS), ref, grid), axis=1)]
+
+
+# --- one-line kernels of the registry (registry.py) ------------------------------
+
+def attendance_week_slope(p: dict, ref: Reference) -> np.ndarray:
+    """δ: the optional-session attendance log-odds change per programme week."""
+    return p["attendance_week_slope"]
+
+
+def attendance_first_week(p: dict, ref: Reference) -> np.ndarray:
+    """P(attend) of an optional session of the reference kind and volume in week 1, new cohort/scholar/session."""
+    return attendance_probability(p, 1, ref.volume)
+
+
+def attendance_last_week(p: dict, ref: Reference) -> np.ndarray:
+    """The same in the programme's last week."""
+    return attendance_probability(p, ref.n_weeks, ref.volume)
+
+
+def volume_slope_attendance(p: dict, ref: Reference) -> np.ndarray:
+    """β_V: attendance log-odds per extra session of the kind in the week."""
+    return p["attendance_volume"]
+
+
+def volume_slope_rating(p: dict, ref: Reference) -> np.ndarray:
+    """γ_V: rating latent per extra session of the kind in the week."""
+    return p["rating_volume"]
+
+
+def cohort_sd_rating(p: dict, ref: Reference) -> np.ndarray:
+    """σ_b: the sd of cohort effects on the rating latent."""
+    return p["rating_cohort_sd"]

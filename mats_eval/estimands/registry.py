@@ -1,0 +1,209 @@
+"""The estimand registry: one entry per estimand, the only list of them in the package.
+
+An entry says what the estimand is called, its unit, which canonical parameters
+its kernel needs, the kernel itself (a plain array function of the canonical
+parameter dict and the Reference: `kernels.py`), which 90% interval it reports
+(HDI or equal-tailed, chosen here as data) and the sentence the report uses.
+effects.csv, truth.json, the report, the analyses, calibration, power and the
+docs all iterate over `ESTIMANDS`; adding an estimand is one `Estimand(...)`
+below, its kernel and its test (ARCHITECTURE.md).
+
+Canonical parameters are the names of kernels.py's module docstring; a model
+maps its posterior onto them (`ModelSpec.canonical`), the simulator writes them
+directly, so truth and estimate go through the same kernel.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from mats_eval.data.reference import Reference
+from mats_eval.estimands import kernels as k
+
+HDI = "hdi"
+EQUAL_TAILED = "eti"
+INTERVAL_LABELS = {HDI: "90% HDI", EQUAL_TAILED: "90% equal-tailed"}
+
+# Canonical parameters each family of kernels reads (see kernels.py).
+ATTENDANCE = ("attendance_intercept", "attendance_kind_ref", "attendance_volume", "attendance_week_slope",
+              "attendance_cohort_sd", "attendance_scholar_sd", "attendance_session_sd")
+RATING = ("rating_kind_ref", "rating_mandatory", "rating_volume", "rating_week", "rating_cutpoints_ref",
+          "rating_cohort_sd", "rating_scholar_sd")
+RETRO = ("retro_element_ref", "retro_mandatory", "retro_cutpoints_ref", "retro_cohort_sd", "retro_scholar_sd")
+
+
+@dataclass(frozen=True)
+class Estimand:
+    """One decision-relevant quantity (a row of effects.csv).
+
+    kernel(p, ref) -> draws: p maps canonical names to arrays over draws.
+    sentence(row) -> plain words for the report, from the effects.csv row (a mapping).
+    note(draws, ref) -> '' or a caveat for effects.csv's `note` (e.g. extrapolation).
+    applies(ref) -> whether the data define the estimand at all (e.g. a retro scale exists).
+    costly: skipped where only the cheap estimands are wanted (studies ranking many fits).
+    """
+
+    name: str
+    scale: str
+    needs: tuple[str, ...]
+    kernel: Callable[[Mapping, Reference], np.ndarray]
+    sentence: Callable[[Mapping], str]
+    question: str
+    interval: str = HDI
+    note: Callable[[np.ndarray, Reference], str] | None = None
+    applies: Callable[[Reference], bool] | None = None
+    costly: bool = False
+
+    def defined_by(self, p: Mapping, ref: Reference) -> bool:
+        """True when `p` holds every parameter the kernel needs and the data define the estimand."""
+        return all(n in p for n in self.needs) and (self.applies is None or self.applies(ref))
+
+
+# --- plain words -------------------------------------------------------------
+
+def probability_words(p: float) -> str:
+    """'>99%', '<1%' or a whole percentage."""
+    if p > 0.995:
+        return ">99%"
+    if p < 0.005:
+        return "<1%"
+    return f"{100 * p:.0f}%"
+
+
+def interval_words(row: Mapping, fmt: str = "+.2f") -> str:
+    """'90% HDI −0.8 to −0.2' with the estimand's own interval kind."""
+    label = INTERVAL_LABELS.get(row.get("interval", HDI), row.get("interval", "90% interval"))
+    if not str(label).startswith("90%"):
+        label = f"90% {label}"
+    return f"{label} {row['hdi_low']:{fmt}} to {row['hdi_high']:{fmt}}"
+
+
+def _direction(row: Mapping, down: str, up: str) -> tuple[str, str]:
+    """(word, probability of that direction) for the sign of the posterior mean."""
+    if row["mean"] < 0:
+        return down, probability_words(1 - row["prob_positive"])
+    return up, probability_words(row["prob_positive"])
+
+
+def _rating_gap(subject: str) -> Callable[[Mapping], str]:
+    def sentence(row: Mapping) -> str:
+        word, p = _direction(row, "lower", "higher")
+        return (f"{subject} are rated {abs(row['mean']):.1f} points {word} than optional ones "
+                f"({interval_words(row, '+.1f')}; probability {p}).")
+    return sentence
+
+
+def _slope(subject: str, outcome: str) -> Callable[[Mapping], str]:
+    def sentence(row: Mapping) -> str:
+        word, p = _direction(row, "lowers", "raises")
+        return (f"{subject} {word} {outcome} by {abs(row['mean']):.2f} on the log-odds scale "
+                f"({interval_words(row)}; probability {p}).")
+    return sentence
+
+
+def _week_slope(row: Mapping) -> str:
+    word, p = _direction(row, "falls", "rises")
+    return (f"Attendance of optional sessions {word} by {abs(row['mean']):.2f} log-odds per programme week "
+            f"({interval_words(row)}; probability it {word} {p}).")
+
+
+def _attendance_in(week_words: str) -> Callable[[Mapping], str]:
+    def sentence(row: Mapping) -> str:
+        return (f"A new cohort would attend {row['mean']:.0%} of optional sessions in the {week_words} "
+                f"({interval_words(row, '.0%')}).")
+    return sentence
+
+
+def _optimum(row: Mapping) -> str:
+    return (f"Expected valued attendance per scholar-week peaks at about {row['mean']:.1f} sessions a week "
+            f"({interval_words(row, '.1f')}).")
+
+
+def _cohort_sd(row: Mapping) -> str:
+    return (f"Cohorts differ in how they rate sessions: the spread (sd) of cohort effects is {row['mean']:.2f} "
+            f"on the log-odds scale ({interval_words(row, '.2f')}).")
+
+
+def _half_life(row: Mapping) -> str:
+    return (f"Optional attendance of a new cohort halves after about {row['mean']:.1f} weeks "
+            f"({interval_words(row, '.1f')}).")
+
+
+def _attendance_gap(row: Mapping) -> str:
+    word, p = _direction(row, "lower", "higher")
+    return (f"Attendance of a mandatory session is {abs(row['mean']):.0f} percentage points {word} than of an "
+            f"optional one of the same kind and week ({interval_words(row, '+.0f')}; probability {p}).")
+
+
+# --- notes ---------------------------------------------------------------------
+
+def _optimum_note(draws: np.ndarray, ref: Reference) -> str:
+    """V* at the edge of the searched volumes is an extrapolation, not a peak the data show."""
+    at_edge = float(np.mean(np.asarray(draws) >= max(ref.volume_grid)))
+    if at_edge > 0.05:
+        return (f"in {at_edge:.0%} of draws the optimum is at the largest volume searched "
+                f"({max(ref.volume_grid):g}/week): the data do not show where returns turn down")
+    return ""
+
+
+def _half_life_note(draws: np.ndarray, ref: Reference) -> str:
+    """Half-lives past the programme's end extrapolate the fitted decay."""
+    beyond = float(np.mean(np.asarray(draws) > ref.n_weeks - 1))
+    if beyond > 0.05:
+        return (f"extrapolated: in {beyond:.0%} of draws attendance does not halve within the "
+                f"{ref.n_weeks}-week programme")
+    return ""
+
+
+def _has_retro(ref: Reference) -> bool:
+    return ref.retro_scale is not None and ref.element is not None
+
+
+# --- the registry ----------------------------------------------------------------
+
+ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
+    Estimand("mandatory_minus_optional_rating", "rating points", RATING, k.mandatory_minus_optional_rating,
+             _rating_gap("Mandatory sessions"), question="policy"),
+    Estimand("mandatory_minus_optional_retro", "rating points", RETRO, k.mandatory_minus_optional_retro,
+             _rating_gap("In the end-of-programme survey, elements offered as mandatory"), question="policy",
+             applies=_has_retro),
+    Estimand("attendance_week_slope", "log-odds per week", ATTENDANCE, k.attendance_week_slope, _week_slope,
+             question="decay"),
+    Estimand("attendance_first_week", "probability", ATTENDANCE, k.attendance_first_week,
+             _attendance_in("first week"), question="decay"),
+    Estimand("attendance_last_week", "probability", ATTENDANCE, k.attendance_last_week,
+             _attendance_in("last week"), question="decay"),
+    Estimand("volume_slope_rating", "log-odds per session/week", RATING, k.volume_slope_rating,
+             _slope("Each extra session of a kind in a week", "ratings"), question="volume"),
+    Estimand("volume_slope_attendance", "log-odds per session/week", ATTENDANCE, k.volume_slope_attendance,
+             _slope("Each extra session of a kind in a week", "attendance"), question="volume"),
+    # V* is a skewed function of the volume slopes (~1/|slope|): its HDI held the truth 79–82% of
+    # the time in the coverage study, the equal-tailed interval 88% (benchmarks/CALIBRATION.md)
+    Estimand("optimal_sessions_per_week", "sessions", ATTENDANCE + RATING, k.optimal_sessions_per_week, _optimum,
+             question="volume", interval=EQUAL_TAILED, note=_optimum_note, costly=True),
+    Estimand("cohort_sd_rating", "log-odds", ("rating_cohort_sd",), k.cohort_sd_rating, _cohort_sd,
+             question="cohorts"),
+]}
+
+
+def estimand_draws(p: Mapping, ref: Reference, costly: bool = True,
+                   names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Every registered estimand `p` defines (registry order), as 1-D arrays over draws.
+
+    `costly=False` leaves out the costly ones (the volume optimum); `names` restricts to those.
+    """
+    p = {n: np.atleast_1d(np.asarray(v, dtype=float)) for n, v in p.items()}
+    out = {}
+    for name, entry in ESTIMANDS.items():
+        if (names is not None and name not in names) or (entry.costly and not costly):
+            continue
+        if entry.defined_by(p, ref):
+            out[name] = np.asarray(entry.kernel(p, ref), dtype=float).ravel()
+    return out
+
+
+def names_for(question: str) -> list[str]:
+    """The estimands that answer one of the programme's questions ('policy', 'decay', 'volume', 'cohorts')."""
+    return [n for n, e in ESTIMANDS.items() if e.question == question]

@@ -1,0 +1,255 @@
+"""Fit a registered model: sample, gate on diagnostics, summarise, write the run folder.
+
+    fit(data, model) = write_run(gate(sample(MODELS[model](build_design(data)))))
+
+Sampling is reproducible by `seed` (the same seed, data, sampler and versions
+give the same draws). The gate never hides results: a failing fit is returned
+(and written) with diagnostics["passed"] = False and manifest["reliable"] =
+False; the CLI turns that into exit code 3. A crash before the run folder is
+complete leaves no folder.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+import pymc as pm
+
+from mats_eval import __version__
+from mats_eval.data.design import build_design
+from mats_eval.inference.diagnostics import advice, diagnose
+from mats_eval.estimands.summary import effects_from_draws, estimand_draws
+from mats_eval.errors import UsageError
+from mats_eval.models import DEFAULT_MODEL, MODELS, build_model
+from mats_eval.data.programdata import ProgramData
+from mats_eval.runfolder import FitResult, summary_table, write_run
+from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
+
+# Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's
+# own default): since the cohort variances are integrated out (priors.cohort_effect)
+# the models have no funnel left, and 0.9–0.95 only doubled the tree depth. 2 × 3000
+# draws after 1000 tuning steps: the slowest parameters of the joint model on
+# data/example (scholar sds, cohort contrasts) mix at ~15% efficiency, and with
+# 2 × 2000 (ESS ~570) one of ~1000 R-hats still crossed 1.01 by chance in 1 of 4 seeds;
+# with 600 tuning steps max R-hat was 1.011–1.013 in 2 of 3 runs.
+# Measured in benchmarks/RESULTS.md.
+SAMPLER_OPTIONS: dict[str, dict] = {name: {"target_accept": 0.8} for name in SAMPLERS}
+DEFAULT_DRAWS = 3000
+DEFAULT_TUNE = 1000
+DEFAULT_CHAINS = 2
+_VERSIONED = ("pymc", "pytensor", "arviz", "arviz-base", "arviz-stats", "nutpie", "numba", "numpy", "scipy",
+              "pandas", "xarray", "netCDF4", "h5netcdf", "numpyro", "jax")
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the package, Python and every library that shapes the result."""
+    out = {"mats_eval": __version__, "python": platform.python_version()}
+    for dist in _VERSIONED:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def as_program_data(data) -> ProgramData:
+    """A ProgramData, or a dataset folder loaded (and validated) by io.load."""
+    if isinstance(data, ProgramData):
+        return data
+    from mats_eval.data.io import load
+
+    return load(Path(data))
+
+
+def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, chains: int, seed: int,
+                     progress: bool, target_accept: float | None = None,
+                     nuts: dict | None = None) -> tuple[object, dict]:
+    """pm.sample with the named sampler; returns (DataTree, timings in seconds).
+
+    compile = wall time − the sampler's own sampling_time (compilation and setup).
+    """
+    if sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if sampler == "numpyro" and "jax" not in sys.modules:
+        # JAX runs chains in parallel only if it sees that many devices at import time
+        os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={chains}")
+    nuts = {**SAMPLER_OPTIONS.get(sampler, {}), **(nuts or {})}
+    if target_accept is not None:
+        nuts["target_accept"] = target_accept
+    nuts_sampler, compile_kwargs = PM_SAMPLER[sampler]
+    start = time.perf_counter()
+    with model:
+        idata = pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1), random_seed=seed,
+            nuts_sampler=nuts_sampler, progressbar=progress, nuts=nuts, compute_convergence_checks=False,
+            compile_kwargs=dict(compile_kwargs),
+        )
+    wall = time.perf_counter() - start
+    sampling = float(idata["posterior"].attrs.get("sampling_time", wall))
+    return idata, {"sample_wall": wall, "sampling": sampling, "compile": max(wall - sampling, 0.0)}
+
+
+def fit(
+    data,
+    model: str = DEFAULT_MODEL,
+    out: Path | str | None = None,
+    draws: int = DEFAULT_DRAWS,
+    tune: int = DEFAULT_TUNE,
+    chains: int = DEFAULT_CHAINS,
+    seed: int = 0,
+    sampler: str = DEFAULT_SAMPLER,
+    force: bool = False,
+    progress: bool = True,
+    priors: dict | None = None,
+    target_accept: float | None = None,
+    nuts: dict | None = None,
+    checks: bool = True,
+) -> FitResult:
+    """Fit `model` to `data` (ProgramData or dataset folder); write the run folder `out` if given.
+
+    Returns a FitResult whatever the gate says; check `.reliable` (a failing gate also warns).
+    Always: identification of the policy effect (effects `note`, diagnostics
+    `identification`/`confounded`, prior_sensitivity.csv when it is not identified
+    within cohorts) and volume_curve.csv (models with attendance and ratings).
+    With `checks` (default): statsmodels cross-checks (crosscheck.csv), prior and
+    posterior predictive checks (checks/) and PSIS-LOO (loo.csv, diagnostics `loo`).
+    """
+    if model not in MODELS:
+        raise UsageError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    if sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if draws < 1 or chains < 1 or tune < 0:
+        raise UsageError(f"need draws >= 1, chains >= 1 and tune >= 0 (got {draws}, {chains}, {tune})")
+    if out is not None and Path(out).exists() and not force:  # refuse before spending minutes sampling
+        raise UsageError(f"{out} already exists; pass --force to replace it")
+    timings = {}
+    start = time.perf_counter()
+    program = as_program_data(data)
+    design = build_design(program)
+    pm_model = build_model(model, design, priors)
+    timings["build"] = time.perf_counter() - start
+    idata, sample_timings = sample_posterior(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                                             seed=seed, progress=progress, target_accept=target_accept, nuts=nuts)
+    timings.update(sample_timings)
+    start = time.perf_counter()
+    diagnostics = diagnose(idata)
+    if not diagnostics["passed"]:
+        diagnostics["advice"] = advice(diagnostics)
+    draws_of = estimand_draws(idata, design)
+    result = FitResult(
+        idata=idata,
+        effects=effects_from_draws(draws_of),
+        estimand_draws=draws_of,
+        summary=summary_table(idata),
+        diagnostics=diagnostics,
+        model=pm_model,
+    )
+    timings["summaries"] = time.perf_counter() - start
+    attach_checks(result, program, design, model, priors, seed, timings, predictive=checks)
+    result.manifest = manifest(program, model, dict(draws=draws, tune=tune, chains=chains, seed=seed,
+                               sampler=sampler, target_accept=target_accept, nuts=nuts, priors=priors), timings, diagnostics)
+    if out is not None:
+        write_run(result, out, force=force)
+    if not diagnostics["passed"]:
+        warnings.warn("diagnostics gate failed: " + "; ".join(diagnostics["failures"]) + ". "
+                      + diagnostics["advice"], UserWarning, stacklevel=2)
+    return result
+
+
+def study_fit(program: ProgramData, model: str, *, draws: int, tune: int, chains: int, seed: int,
+              sampler: str) -> FitResult:
+    """One fit of a coverage or power study: no progress bar, no warnings, and
+    no predictive checks or LOO, which do not change the posterior."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(program, model=model, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                   progress=False, checks=False)
+
+
+def manifest(data: ProgramData, model: str, settings: dict, timings: dict, diagnostics: dict) -> dict:
+    """manifest.json: versions, input hashes, model and settings, seed, sampler, timings, verdict."""
+    return {
+        "package": "mats_eval",
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "input": {
+            "source": str(data.source) if data.source is not None else None,
+            "sha256": dict(data.input_hashes),
+        },
+        "model": {"name": model, **{k: settings[k] for k in ("priors",)}},
+        "settings": {k: v for k, v in settings.items() if k != "priors"},
+        "seed": settings["seed"],
+        "sampler": settings["sampler"],
+        "timings_seconds": timings,
+        "reliable": bool(diagnostics["passed"]),
+        "diagnostics": {"passed": diagnostics["passed"], "failures": diagnostics["failures"]},
+        "identification": diagnostics.get("identification", {}).get("verdict"),
+        "confounded": diagnostics.get("confounded"),
+    }
+
+
+def attach_checks(result: FitResult, program: ProgramData, design, model: str, priors: dict | None, seed: int,
+                  timings: dict, predictive: bool = True) -> FitResult:
+    """Identification, prior sensitivity, volume curve and (with `predictive`) cross-checks,
+    predictive checks and LOO, attached to `result` (see `fit`). Timings go into `timings`."""
+    from mats_eval.checks.crosscheck import crosscheck
+    from mats_eval.estimands.summary import volume_curve
+    from mats_eval.checks.identification import add_notes, identification, prior_sensitivity
+    from mats_eval.models import model_priors
+
+    start = time.perf_counter()
+    ident = identification(program)
+    result.diagnostics["identification"] = ident
+    result.diagnostics["confounded"] = ident["confounded"]
+    result.effects = add_notes(result.effects, ident)
+    if ident["needs_sensitivity"]:
+        result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors))
+    if "optimal_sessions_per_week" in set(result.effects["estimand"]):
+        result.volume_curve = volume_curve(result.idata, design)
+    timings["identification_and_curve"] = time.perf_counter() - start
+    if not predictive:
+        return result
+    from mats_eval.checks.predictive import check_tables, coverage, loo_tables
+
+    start = time.perf_counter()
+    result.crosscheck = crosscheck(program)
+    timings["crosscheck"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result.checks = check_tables(result.model, design, result.idata, seed=seed)
+    result.diagnostics["predictive_coverage"] = {name: coverage(t) for name, t in result.checks.items()}
+    timings["predictive_checks"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result.loo, result.loo_pointwise = loo_tables(result.model, result.idata)
+    result.diagnostics["loo"] = result.loo.to_dict(orient="records")
+    warnings_ = [w for w in result.loo["warning"] if w]
+    if warnings_:
+        result.diagnostics["loo_warnings"] = warnings_
+    timings["loo"] = time.perf_counter() - start
+    return result
+
+
+
+def compare(results: dict[str, FitResult], var_name: str | None = None):
+    """PSIS-LOO comparison (az.compare, stacking weights) of fits of the same observations,
+    e.g. {"linear": fit(data, "attendance"), "floor": fit(data, "attendance_floor")}.
+
+    Log-likelihoods are computed on demand (PyMC does not store them), so each result
+    must come from this session (FitResult.model set).
+    """
+    import arviz as az
+
+    trees = {}
+    for name, result in results.items():
+        if "log_likelihood" not in result.idata.children:
+            if result.model is None:
+                raise UsageError(f"{name}: no log-likelihood stored and no model to compute it (refit in this session)")
+            from mats_eval.checks.predictive import log_likelihood
+
+            result.idata.update(log_likelihood(result.model, result.idata))
+        trees[name] = result.idata
+    return az.compare(trees, var_name=var_name)

@@ -1,0 +1,256 @@
+"""Design of the next cohort's experiment: how likely is each candidate design to find the effect?
+
+For a candidate design d (allocation, cohort size, weeks) and assumed true
+effects θ*, repeat R times: simulate a dataset of d under θ*, fit, and record
+whether the posterior puts more than 97.5% of its mass on the side of the truth
+(the two-sided 5% rule):
+    power(d) = P(P(sign(θ) = sign(θ*) | y) > 0.975 | d, θ*) ≈ (1/R) Σ_r 1[...]
+reported with a Wilson interval, and the expected 90% HDI width E[hi − lo].
+With a true effect of exactly 0 the same share is the false-positive rate: the
+rule "the 90% HDI excludes 0" would be wrong ~10% of the time by construction
+(12 of 100 null datasets in benchmarks/CALIBRATION.md), this one ~5% (7 of 100).
+
+Allocations (the policy manipulated is that of seminars; discussion groups and
+socials stay optional):
+- between-cohort: two cohorts of `scholars` each (the new one and a comparison
+  cohort with the same programme); seminars mandatory in one, optional in the
+  other. Policy is confounded with cohort, so only the cohort-sd prior separates them.
+- alternate-weeks: one cohort; seminar policy alternates week by week.
+- randomise-scholars: one cohort split at random into two arms; every seminar
+  runs twice in the same week, mandatory for one arm and optional for the other
+  (a scholar is recorded only for her arm's sessions).
+The generator reuses simulate.py's building blocks (parameters, sessions,
+scholars, attendance and rating draws), so the data follow the same model.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mats_eval.errors import UsageError
+from mats_eval.inference.samplers import DEFAULT_SAMPLER
+from mats_eval.studies.runner import ok_results, run_study, task_seed
+
+ALLOCATIONS = ("between-cohort", "alternate-weeks", "randomise-scholars")
+DEFAULT_ESTIMAND = "mandatory_minus_optional_rating"
+POWER_COLUMNS = ["design", "allocation", "scholars", "weeks", "seminars_per_week", "estimand", "truth", "reps",
+                 "power", "power_low", "power_high", "mean_width", "mean_estimate", "reliable_share", "failed"]
+
+
+@dataclass(frozen=True)
+class ExperimentDesign:
+    """A candidate experiment: allocation of the seminar policy, scholars per cohort, weeks, seminars a week."""
+
+    allocation: str
+    scholars: int = 40
+    weeks: int = 8
+    seminars_per_week: int = 3
+
+    def __post_init__(self):
+        if self.allocation not in ALLOCATIONS:
+            raise UsageError(f"unknown allocation {self.allocation!r}; choose from {', '.join(ALLOCATIONS)}")
+        if self.scholars < 4 or self.weeks < 2 or self.seminars_per_week < 1:
+            raise UsageError(f"need scholars >= 4, weeks >= 2 and seminars_per_week >= 1 (got {self})")
+
+    @property
+    def label(self) -> str:
+        return f"{self.allocation}-n{self.scholars}-w{self.weeks}-s{self.seminars_per_week}"
+
+
+# --- assumed effects ------------------------------------------------------------------
+
+def default_effects(scenario: str = "mats-history") -> dict[str, float]:
+    """The scalar true parameters of a simulator scenario (BASE_PARAMS for mats-history)."""
+    from mats_eval.simulation.scenarios import get_scenario
+
+    params = get_scenario(scenario)(np.random.default_rng(0)).params
+    return {k: float(v) for k, v in params.items() if isinstance(v, (int, float))}
+
+
+def parse_effects(items) -> dict[str, float]:
+    """['rating_mandatory=-0.5', ...] -> {'rating_mandatory': -0.5}; names must be scalar simulator parameters."""
+    known = default_effects()
+    out = {}
+    for item in items or ():
+        name, sep, value = str(item).partition("=")
+        name = name.strip()
+        if not sep or name not in known:
+            raise UsageError(f"--effect {item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(known))}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise UsageError(f"--effect {item!r}: {value!r} is not a number") from None
+    return out
+
+
+# --- the design-parametrised generator -----------------------------------------------
+
+def seminar_counts(design: ExperimentDesign) -> tuple[int, ...]:
+    """Seminars a week: one extra in the first third (front-loaded, so volume varies within the cohort)."""
+    return tuple(design.seminars_per_week + (1 if w < max(design.weeks // 3, 1) else 0) for w in range(design.weeks))
+
+
+def experiment_plans(design: ExperimentDesign):
+    """The cohorts of the experiment (simulate.CohortPlan); randomise-scholars' optional arm is added later."""
+    from mats_eval.simulation.scenarios import CohortPlan, alternating, constant, programme
+
+    n = design.weeks
+
+    def plan(name: str, code: str, seminar_policy) -> CohortPlan:
+        return CohortPlan(name, code, design.scholars, n, retro_scale=None, programme=(
+            programme("seminar", seminar_counts(design), seminar_policy, 1.0, True),
+            programme("discussion_group", constant(n, 1), "optional", 1.5),
+            programme("social", constant(n, 1), "optional", 2.0),
+        ))
+
+    if design.allocation == "between-cohort":
+        return (plan("Next cohort", "sn", "mandatory"), plan("Comparison cohort", "sp", "optional"))
+    if design.allocation == "alternate-weeks":
+        return (plan("Next cohort", "sn", alternating(n, "mandatory")),)
+    return (plan("Next cohort", "sn", "mandatory"),)
+
+
+def add_optional_arm(sessions: pd.DataFrame) -> pd.DataFrame:
+    """randomise-scholars: each mandatory seminar gets an optional twin (id + '-opt'); `arm` marks the arm."""
+    seminars = sessions["kind"] == "seminar"
+    twins = sessions[seminars].assign(session_id=lambda s: s["session_id"] + "-opt", policy="optional",
+                                      arm="optional")
+    shared = sessions.assign(arm=np.where(seminars, "mandatory", None))
+    return pd.concat([shared, twins], ignore_index=True).sort_values(["cohort", "week", "kind", "session_id"],
+                                                                     kind="stable").reset_index(drop=True)
+
+
+def simulate_experiment(design: ExperimentDesign, effects: dict | None = None, seed: int = 0):
+    """A SimulatedDataset of `design` with true parameters BASE_PARAMS ⊕ effects (simulate.py's generative model)."""
+    from mats_eval.estimands import kernels as estimands
+    from mats_eval.simulation import scenarios as sim
+    from mats_eval.data.design import session_volume
+
+    plans = experiment_plans(design)
+    scenario = sim.Scenario(plans, {**sim.BASE_PARAMS, **(effects or {})})
+    groups, sessions_rng, scholars_rng, outcomes = (np.random.default_rng(s) for s in
+                                                    np.random.SeedSequence(int(seed)).spawn(4))
+    p = sim.draw_parameters(scenario, groups)
+    sessions = sim.build_sessions(plans, {"all": sorted(p["rating_speaker"])}, sessions_rng)
+    scholars, latent = sim.build_scholars(plans, p, scholars_rng)
+    randomised = design.allocation == "randomise-scholars"
+    if randomised:
+        sessions = add_optional_arm(sessions)
+        arms = np.where(scholars_rng.permutation(len(scholars)) % 2 == 0, "mandatory", "optional")
+        scholar_arm = pd.Series(arms, index=scholars["scholar_id"])
+    pairs, _ = sim.draw_attendance(sessions.assign(volume=session_volume(sessions)), scholars, latent, p, outcomes)
+    if randomised:  # a scholar is only asked to (and recorded at) her arm's seminars
+        pairs = pairs[pairs["arm"].isna() | (pairs["arm"] == pairs["scholar_id"].map(scholar_arm))]
+        sessions = sessions.drop(columns="arm")
+    ratings = sim.draw_ratings(pairs, {c.name: c.session_scale for c in plans}, p, outcomes)
+    recorded = pairs[outcomes.random(len(pairs)) >= p["obs_missing_rate"]]
+    tables = {
+        "cohorts": sim.cohorts_table(plans), "scholars": scholars, "sessions": sessions,
+        "attendance": recorded[["session_id", "scholar_id", "attended"]].reset_index(drop=True),
+        "ratings": ratings, "retrospective": None,
+    }
+    ref = estimands.reference_from(sim.program_data_from_tables(tables))
+    truth = {k: v for k, v in sim.true_estimands(p, ref).items()}
+    return sim.SimulatedDataset(scenario=f"power:{design.label}", seed=int(seed), scale=1.0, tables=tables,
+                                parameters={}, truth=truth, reference=ref)
+
+
+# --- one replication and the study ---------------------------------------------------------
+
+def model_for(estimand: str) -> str:
+    """The smallest registered model that defines `estimand`."""
+    if estimand.startswith("attendance") or estimand == "volume_slope_attendance":
+        return "attendance"
+    if estimand in ("mandatory_minus_optional_rating", "volume_slope_rating", "cohort_sd_rating"):
+        return "ratings"
+    from mats_eval.models import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+DETECTION_PROBABILITY = 0.975  # two-sided 5%: P(effect on one side) beyond 0.975
+
+
+def detected(truth: float, prob_positive: float) -> bool:
+    """P(effect > 0 | y) beyond DETECTION_PROBABILITY on the side of the truth (either side when the truth is 0)."""
+    positive, negative = prob_positive > DETECTION_PROBABILITY, prob_positive < 1 - DETECTION_PROBABILITY
+    if truth > 0:
+        return positive
+    if truth < 0:
+        return negative
+    return positive or negative
+
+
+def power_replication(allocation: str, scholars: int, weeks: int, seminars_per_week: int, effects: dict, seed: int,
+                      estimand: str = DEFAULT_ESTIMAND, model: str | None = None, draws: int = 500, tune: int = 500,
+                      chains: int = 2, sampler: str = DEFAULT_SAMPLER) -> dict:
+    """Simulate the design, fit, and summarise the target estimand: truth, mean, HDI, width, prob_positive,
+    detected. Predictive checks and LOO are skipped: they do not change the posterior."""
+    from mats_eval.inference.fitting import study_fit
+
+    design = ExperimentDesign(allocation, scholars, weeks, seminars_per_week)
+    data = simulate_experiment(design, effects, seed)
+    result = study_fit(data.program_data(), model or model_for(estimand), draws=draws, tune=tune, chains=chains,
+                       seed=seed, sampler=sampler)
+    row = result.effects.set_index("estimand")
+    if estimand not in row.index:
+        raise UsageError(f"model {model or model_for(estimand)!r} does not report {estimand!r}")
+    low, high, truth = float(row.at[estimand, "hdi_low"]), float(row.at[estimand, "hdi_high"]), data.truth[estimand]
+    prob_positive = float(row.at[estimand, "prob_positive"])
+    return {"truth": truth, "mean": float(row.at[estimand, "mean"]), "hdi_low": low, "hdi_high": high,
+            "width": high - low, "prob_positive": prob_positive, "detected": detected(truth, prob_positive),
+            "reliable": result.reliable}
+
+
+def power_tasks(designs, effects: dict, reps: int, seed: int = 0, **settings) -> dict[str, dict]:
+    """<design label>-r000 ..: each design's reps share seeds across designs (common random numbers)."""
+    return {f"{d.label}-r{i:03d}": {**asdict(d), "effects": effects, "seed": task_seed(seed, f"r{i:03d}") % 2**31,
+                                    **settings}
+            for d in designs for i in range(reps)}
+
+
+def summarise_power(records: list[dict], designs, estimand: str) -> pd.DataFrame:
+    """One row per design: power (with Wilson interval), mean HDI width and estimate, share reliable, failures."""
+    from mats_eval.studies.calibration import wilson_interval
+
+    ok = pd.DataFrame(ok_results(records))
+    failed = pd.Series([r["key"].rsplit("-r", 1)[0] for r in records if r["status"] != "ok"]).value_counts()
+    rows = []
+    for d in designs:
+        g = ok[(ok["allocation"] == d.allocation) & (ok["scholars"] == d.scholars) & (ok["weeks"] == d.weeks)
+               & (ok["seminars_per_week"] == d.seminars_per_week)] if len(ok) else ok
+        n, hits = len(g), int(g["detected"].sum()) if len(g) else 0
+        lo, hi = wilson_interval(hits, n)
+        rows.append({**asdict(d), "design": d.label, "estimand": estimand,
+                     "truth": float(g["truth"].mean()) if n else np.nan, "reps": n,
+                     "power": hits / n if n else np.nan, "power_low": lo, "power_high": hi,
+                     "mean_width": float(g["width"].mean()) if n else np.nan,
+                     "mean_estimate": float(g["mean"].mean()) if n else np.nan,
+                     "reliable_share": float(g["reliable"].mean()) if n else np.nan,
+                     "failed": int(failed.get(d.label, 0))})
+    return pd.DataFrame(rows, columns=POWER_COLUMNS)
+
+
+def power(designs, reps: int, out: Path | str, *, effects: dict | None = None, scenario: str = "mats-history",
+          estimand: str = DEFAULT_ESTIMAND, model: str | None = None, draws: int = 500, tune: int = 500,
+          chains: int = 2, sampler: str = DEFAULT_SAMPLER, seed: int = 0, workers: int | None = None, scheduler=None,
+          progress: bool = True) -> pd.DataFrame:
+    """Run (or resume) the power study into `out` and write power.csv; effects = scenario's parameters ⊕ `effects`."""
+    designs = list(designs)
+    assumed = {**default_effects(scenario), **(effects or {})}
+    tasks = power_tasks(designs, assumed, reps, seed, estimand=estimand, model=model, draws=draws, tune=tune,
+                        chains=chains, sampler=sampler)
+    records = run_study(power_replication, tasks, out, workers=workers, scheduler=scheduler, progress=progress,
+                        description="power")
+    table = summarise_power(records, designs, estimand)
+    table.to_csv(Path(out) / "power.csv", index=False)
+    return table
+
+
+def design_grid(allocations, scholars, weeks, seminars_per_week=(3,)) -> list[ExperimentDesign]:
+    """Every combination of the candidate allocations, cohort sizes, weeks and seminar counts."""
+    return [ExperimentDesign(a, int(n), int(w), int(s))
+            for a in allocations for n in scholars for w in weeks for s in seminars_per_week]

@@ -1,0 +1,89 @@
+"""design.py: index arrays, derived volume, week and scale coding."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datasets import write_valid_dataset
+from mats_eval.data.design import build_design, scale_label, session_volume
+from mats_eval.data.io import load
+from mats_eval.data.programdata import ProgramData
+
+
+def hand_data(speaker=("A", None, "B", "A")) -> ProgramData:
+    """Two cohorts on different scales; cohort X has two seminars in week 2."""
+    cohorts = pd.DataFrame({"cohort": ["X", "Y"], "n_weeks": [3, 2],
+                            "session_scale_min": [1, 0], "session_scale_max": [5, 10]})
+    scholars = pd.DataFrame({"scholar_id": ["x1", "x2", "y1"], "cohort": ["X", "X", "Y"]})
+    sessions = pd.DataFrame({
+        "session_id": ["s1", "s2", "s3", "s4"],
+        "cohort": ["X", "X", "X", "Y"],
+        "week": [2, 2, 3, 1],
+        "kind": ["seminar", "seminar", "workshop", "seminar"],
+        "policy": ["mandatory", "optional", "optional", "optional"],
+        "speaker": list(speaker),
+    })
+    attendance = pd.DataFrame({"session_id": ["s1", "s2", "s3", "s4", "s1"],
+                               "scholar_id": ["x1", "x1", "x2", "y1", "x2"],
+                               "attended": [1, 0, 1, 1, 0]})
+    ratings = pd.DataFrame({"session_id": ["s1", "s4", "s3"], "scholar_id": ["x1", "y1", "x2"],
+                            "rating": [5, 0, 2]})
+    return ProgramData(cohorts, scholars, sessions, attendance, ratings)
+
+
+def test_volume_counts_sessions_of_same_cohort_week_kind_any_policy():
+    data = hand_data()
+    assert session_volume(data.sessions).tolist() == [2.0, 2.0, 1.0, 1.0]
+
+
+def test_indices_and_covariates():
+    d = build_design(hand_data())
+    assert d.coords["cohort"] == ["X", "Y"]
+    assert d.coords["kind"] == ["seminar", "workshop"]
+    assert d.session_week0.tolist() == [1.0, 1.0, 2.0, 0.0]
+    assert d.session_mandatory.tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert d.session_cohort.tolist() == [0, 0, 0, 1]
+    assert d.scholar_cohort.tolist() == [0, 0, 1]
+    assert d.att_session.tolist() == [0, 1, 2, 3, 0]
+    assert d.att_scholar.tolist() == [0, 0, 1, 2, 1]
+    assert d.att_y.tolist() == [1, 0, 1, 1, 0]
+    assert d.coords["week"] == [1, 2, 3]
+
+
+def test_sessions_without_speaker_get_no_speaker_effect():
+    d = build_design(hand_data())
+    assert d.coords["speaker"] == ["A", "B"]
+    assert d.session_has_speaker.tolist() == [1.0, 0.0, 1.0, 1.0]
+    assert d.session_speaker.tolist() == [0, 0, 1, 0]
+    no_speakers = build_design(hand_data(speaker=(None, None, None, None)))
+    assert not no_speakers.has_speakers
+
+
+def test_scales_and_rating_codes():
+    d = build_design(hand_data())
+    assert d.scales == ((0, 10), (1, 5))
+    assert d.coords["session_scale"] == ["0_10", "1_5"]
+    assert d.cohort_scale.tolist() == [1, 0]
+    assert d.rating_scale.tolist() == [1, 0, 1]
+    assert d.rating_code.tolist() == [4, 0, 1]  # 5 on 1..5 -> 4; 0 on 0..10 -> 0; 2 on 1..5 -> 1
+    assert d.n_categories == [11, 5]
+    assert scale_label((1, 10)) == "1_10"
+
+
+def test_design_from_a_loaded_folder(tmp_path):
+    write_valid_dataset(tmp_path / "ds")
+    data = load(tmp_path / "ds")
+    d = build_design(data)
+    assert len(d.att_y) == len(data.attendance)
+    assert len(d.rating_code) == len(data.ratings)
+    assert set(d.scales) == {(1, 10), (1, 7)}
+    k = np.array(d.n_categories)[d.rating_scale]
+    assert ((d.rating_code >= 0) & (d.rating_code < k)).all()
+    assert (d.session_volume >= 1).all()
+
+
+def test_design_is_frozen():
+    d = build_design(hand_data())
+    with pytest.raises(Exception):
+        d.att_y = np.zeros(1)

@@ -1,0 +1,117 @@
+"""Model construction: canonical names, dims, priors (resolution and prior predictive)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from mats_eval.data.design import build_design
+from mats_eval.models import MODELS, PriorError, build_model, resolve_priors
+from mats_eval.models.priors import ATTENDANCE_PRIORS, RATING_PRIORS
+from mats_eval.models.ratings import cutpoint_name
+from mats_eval.simulation.scenarios import simulate
+
+ATTENDANCE_NAMES = {
+    "attendance_intercept", "attendance_kind", "attendance_mandatory", "attendance_volume",
+    "attendance_week_slope", "attendance_week_slope_cohort_sd", "attendance_week_slope_mandatory",
+    "attendance_cohort_sd", "attendance_scholar_sd", "attendance_session_sd",
+}
+RATING_NAMES = {
+    "rating_kind", "rating_mandatory", "rating_volume", "rating_week", "rating_cohort_sd",
+    "rating_scholar_sd", "rating_speaker_sd",
+}
+
+
+@pytest.fixture(scope="module")
+def design():
+    return build_design(simulate("identified", seed=3, scale=0.2).program_data())
+
+
+def test_registry_has_the_models():
+    assert {"attendance", "ratings", "attendance_floor"} <= set(MODELS)
+
+
+def test_attendance_model_uses_canonical_names(design):
+    model = MODELS["attendance"](design)
+    names = set(model.named_vars)
+    assert ATTENDANCE_NAMES <= names
+    assert model.named_vars_to_dims["attendance_kind"] == ("kind",)
+    assert model.named_vars_to_dims["attended"] == ("attendance_obs",)
+    assert np.isfinite(model.point_logps()["attended"])
+
+
+def test_floor_form_has_decay_parameters(design):
+    model = build_model("attendance_floor", design)
+    assert {"attendance_floor_fraction", "attendance_decay_rate", "attendance_decay_rate_cohort_sd"} <= set(
+        model.named_vars)
+    assert "attendance_week_slope" not in model.named_vars
+    assert np.isfinite(model.point_logps()["attended"])
+
+
+def test_ratings_model_uses_canonical_names(design):
+    model = MODELS["ratings"](design)
+    names = set(model.named_vars)
+    assert RATING_NAMES <= names
+    for scale in design.scales:
+        assert cutpoint_name(scale) in names
+    assert "rating_probs" not in names  # compute_p=False: no per-observation probabilities stored
+    assert np.isfinite(model.point_logps()["rating"])
+
+
+def test_resolve_priors_merges_and_replaces():
+    pr = resolve_priors(ATTENDANCE_PRIORS, {"attendance_week_slope": {"sigma": 2.0},
+                                            "attendance_volume": ("StudentT", {"nu": 4, "mu": 0, "sigma": 1})})
+    assert pr["attendance_week_slope"] == ("Normal", {"mu": 0.0, "sigma": 2.0})
+    assert pr["attendance_volume"][0] == "StudentT"
+    assert ATTENDANCE_PRIORS["attendance_week_slope"][1]["sigma"] == 0.5  # defaults untouched
+
+
+def test_resolve_priors_warns_on_unknown_key():
+    with pytest.warns(UserWarning, match="unknown prior 'attendance_wek_slope'"):
+        pr = resolve_priors(ATTENDANCE_PRIORS, {"attendance_wek_slope": ("Normal", {"mu": 0, "sigma": 1})})
+    assert "attendance_wek_slope" not in pr
+
+
+@pytest.mark.parametrize("entry", [
+    ("Normal", {"mu": 0, "sgima": 1}),      # misspelt parameter
+    ("Nromal", {"mu": 0, "sigma": 1}),      # unknown distribution
+    ("Normal", {"mu": 0, "sigma": "wide"}),  # not a number
+    ("Normal",),                             # not a pair
+    "Normal(0, 1)",
+])
+def test_resolve_priors_rejects_malformed(entry):
+    with pytest.raises(PriorError, match="attendance_volume"):
+        resolve_priors(ATTENDANCE_PRIORS, {"attendance_volume": entry})
+
+
+def test_priors_override_reaches_the_model(design):
+    model = MODELS["ratings"](design, priors={"rating_mandatory": {"sigma": 0.01}})
+    draws = pm.draw(model["rating_mandatory"], draws=500, random_seed=1)
+    assert np.std(draws) < 0.05
+
+
+def test_every_default_prior_is_valid():
+    for defaults in (ATTENDANCE_PRIORS, RATING_PRIORS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            resolve_priors(defaults, {k: {} for k in defaults})
+
+
+def test_prior_predictive_is_weakly_informative(design):
+    """Priors alone put attendance and mean ratings across the range, not piled at the edges."""
+    with MODELS["attendance"](design):
+        att = pm.sample_prior_predictive(draws=300, random_seed=2, var_names=["attended"])
+    rates = att["prior_predictive"]["attended"].mean("attendance_obs").values.ravel()
+    assert 0.3 < rates.mean() < 0.7
+    assert ((rates > 0.05) & (rates < 0.95)).mean() > 0.75
+    assert rates.std() > 0.1  # not a point mass either
+
+    with MODELS["ratings"](design):
+        rat = pm.sample_prior_predictive(draws=300, random_seed=2, var_names=["rating"])
+    k = np.array(design.n_categories)[design.rating_scale] - 1
+    mean_position = (rat["prior_predictive"]["rating"] / k).mean("rating_obs").values.ravel()
+    assert 0.3 < mean_position.mean() < 0.7
+    assert ((mean_position > 0.1) & (mean_position < 0.9)).mean() > 0.75
+    assert mean_position.std() > 0.05

@@ -1,0 +1,75 @@
+"""power: the experiment generator, a tiny power study, and the sbc/power commands against a Dask cluster."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from mats_eval.cli import app
+from mats_eval.errors import UsageError
+from mats_eval.studies.power import (ALLOCATIONS, POWER_COLUMNS, ExperimentDesign, design_grid, detected, parse_effects,
+                             power, simulate_experiment)
+
+
+@pytest.mark.parametrize("allocation", ALLOCATIONS)
+def test_generator_allocates_policy_as_designed(allocation):
+    data = simulate_experiment(ExperimentDesign(allocation, scholars=8, weeks=4), {"rating_mandatory": -0.5}, seed=1)
+    sessions, att = data.tables["sessions"], data.tables["attendance"]
+    seminars = sessions[sessions["kind"] == "seminar"]
+    policy_by = {"between-cohort": "cohort", "alternate-weeks": "week", "randomise-scholars": "session_id"}
+    assert seminars.groupby(policy_by[allocation])["policy"].nunique().max() == 1
+    assert set(seminars["policy"]) == {"mandatory", "optional"}
+    assert data.truth["mandatory_minus_optional_rating"] < 0
+    if allocation == "randomise-scholars":  # each scholar is recorded at one arm's seminars only
+        arm = att.merge(seminars, on="session_id").groupby("scholar_id")["policy"].nunique()
+        assert (arm == 1).all()
+        assert att["scholar_id"].nunique() == 8
+
+
+def test_detected_needs_the_right_side():
+    assert detected(-0.5, 0.01) and not detected(-0.5, 0.99) and not detected(-0.5, 0.05)
+    assert detected(0.5, 0.99) and not detected(0.5, 0.96)
+    assert detected(0.0, 0.99) and detected(0.0, 0.01) and not detected(0.0, 0.9)
+
+
+def test_parse_effects():
+    assert parse_effects(["rating_mandatory=-0.5"]) == {"rating_mandatory": -0.5}
+    for bad in (["nonsense=1"], ["rating_mandatory"], ["rating_mandatory=abc"]):
+        with pytest.raises(UsageError):
+            parse_effects(bad)
+
+
+@pytest.mark.slow
+def test_tiny_power_run_writes_power_csv(tmp_path):
+    designs = design_grid(["alternate-weeks", "randomise-scholars"], [8], [4])
+    table = power(designs, reps=1, out=tmp_path, effects={"rating_mandatory": -0.8}, draws=60, tune=100, chains=1,
+                  workers=0, progress=False)
+    written = pd.read_csv(tmp_path / "power.csv")
+    assert list(written.columns) == POWER_COLUMNS
+    assert len(written) == 2 and (written["reps"] == 1).all() and (table["failed"] == 0).all()
+    assert written["power"].between(0, 1).all() and (written["mean_width"] > 0).all()
+
+
+@pytest.mark.slow
+def test_cli_sbc_and_power_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    runner = CliRunner()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        res = runner.invoke(app, ["power", "--designs", "alternate-weeks", "--scholars", "8", "--weeks", "4",
+                                  "--reps", "1", "--draws", "60", "--tune", "100", "--chains", "1",
+                                  "--effect", "rating_mandatory=-0.8", "--out", str(tmp_path / "power"),
+                                  "--scheduler", address, "--no-progress"])
+        assert res.exit_code == 0, res.output
+        assert "alternate-weeks-n8-w4-s3" in res.output and (tmp_path / "power" / "power.csv").is_file()
+        res = runner.invoke(app, ["sbc", "--model", "ratings", "--reps", "2", "--draws", "60", "--tune", "100",
+                                  "--chains", "1", "--thin", "50", "--out", str(tmp_path / "sbc"),
+                                  "--scheduler", address, "--no-progress"])
+        assert res.exit_code == 0, res.output
+        assert (tmp_path / "sbc" / "uniformity.csv").is_file()
+
+
+def test_cli_power_rejects_bad_input(tmp_path):
+    res = CliRunner().invoke(app, ["power", "--designs", "coin-flip", "--out", str(tmp_path / "p")])
+    assert res.exit_code == 2 and "unknown allocation" in res.output
