@@ -21,7 +21,9 @@ import pandas as pd
 from arviz_stats.base import array_stats
 from scipy.special import logit
 
+from mats_eval.constants import INTERVAL_PROB
 from mats_eval.estimands import kernels as est
+from mats_eval.estimands import registry
 from mats_eval.data.design import Design
 from mats_eval.data.reference import Reference, reference_from
 from mats_eval.models.ratings import cutpoint_name
