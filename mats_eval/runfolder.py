@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from mats_eval.constants import INTERVAL_PROB
 from mats_eval.errors import UsageError
 
 SUMMARY_COLUMNS = ["parameter", "mean", "sd", "hdi_low", "hdi_high", "ess_bulk", "ess_tail", "r_hat"]
@@ -82,7 +83,7 @@ def summary_variables(idata) -> list[str]:
 
 def summary_table(idata) -> pd.DataFrame:
     """summary.csv: parameter, mean, sd, hdi_low, hdi_high (90% HDI), ess_bulk, ess_tail, r_hat."""
-    table = az.summary(idata, var_names=summary_variables(idata), ci_prob=0.9, ci_kind="hdi", kind="all",
+    table = az.summary(idata, var_names=summary_variables(idata), ci_prob=INTERVAL_PROB, ci_kind="hdi", kind="all",
                        round_to="none")
     table = pd.DataFrame(table).rename(columns={"hdi90_lb": "hdi_low", "hdi90_ub": "hdi_high"})
     table = table.rename_axis("parameter").reset_index()
@@ -153,85 +154,15 @@ def _read_effects(path: Path) -> pd.DataFrame:
     return table
 
 
-_FLAT_LAYOUT = "mats_eval-flattened-groups-1"
-
-
-def write_posterior(idata, path: Path) -> str:
-    """DataTree -> netCDF4 with one group per DataTree child; returns the format written.
-
-    Without a netCDF4 engine (netCDF4 or h5netcdf not installed) it falls back to
-    one netCDF3 file (scipy) with names `<group>__<name>`, which read_posterior
-    turns back into the same DataTree.
-    """
-    tree = _netcdf_safe(idata)
-    try:
-        tree.to_netcdf(path)
-        return "netcdf4"
-    except ValueError as exc:
-        if "netcdf4" not in str(exc).lower() and "h5netcdf" not in str(exc).lower():
-            raise
-    _flatten(tree).to_netcdf(path, engine="scipy", format="NETCDF3_64BIT")
-    return "netcdf3-flattened"
+def write_posterior(idata, path: Path) -> None:
+    """DataTree -> netCDF4, one group per DataTree child."""
+    _netcdf_safe(idata).to_netcdf(path)
 
 
 def read_posterior(path: Path):
-    """The DataTree of posterior.nc (either format of write_posterior), loaded into memory."""
-    try:
-        with xr.open_dataset(path, engine="scipy") as ds:
-            flat = ds.load()
-        if flat.attrs.get("layout") == _FLAT_LAYOUT:
-            return _unflatten(flat)
-    except (ValueError, TypeError, OSError):
-        pass  # not netCDF3: a real netCDF4 DataTree
+    """The DataTree of posterior.nc, loaded into memory (the file is closed)."""
     with xr.open_datatree(path) as tree:
         return tree.load()
-
-
-def _flatten(tree) -> xr.Dataset:
-    """All groups of a DataTree in one Dataset, names prefixed `<group>__` (dims too)."""
-    merged = xr.Dataset(attrs={"layout": _FLAT_LAYOUT})
-    for node in tree.subtree:
-        group = node.path.strip("/")
-        ds = node.to_dataset(inherit=False)
-        if not group:
-            merged.attrs["__attrs"] = json.dumps(_jsonable(dict(ds.attrs)))
-            continue
-        names = {n: f"{group}__{n}" for n in list(ds.variables) + list(ds.dims)}
-        ds = ds.rename(names)
-        for name, da in ds.variables.items():
-            ds[name] = da.copy(data=_netcdf3_values(da.values))
-        merged.attrs[f"{group}__attrs"] = json.dumps(_jsonable(dict(ds.attrs)))
-        merged = merged.merge(ds.drop_attrs(deep=False), compat="override")
-    merged.attrs["groups"] = json.dumps([n.path.strip("/") for n in tree.subtree if n.path.strip("/")])
-    return merged
-
-
-def _netcdf3_values(values: np.ndarray) -> np.ndarray:
-    """netCDF3 has no bool, int64 or unsigned types: map them to int8/int32/float64."""
-    if values.dtype == bool:
-        return values.astype(np.int8)
-    if values.dtype.kind in "iu" and values.dtype.itemsize >= 4:
-        fits = values.size == 0 or (values.min() >= np.iinfo(np.int32).min and values.max() <= np.iinfo(np.int32).max)
-        return values.astype(np.int32) if fits else values.astype(np.float64)
-    if values.dtype.kind == "u":
-        return values.astype(np.int32)
-    return values
-
-
-def _unflatten(flat: xr.Dataset):
-    """Inverse of _flatten."""
-    groups = {}
-    for group in json.loads(flat.attrs["groups"]):
-        prefix = f"{group}__"
-        names = [n for n in flat.variables if str(n).startswith(prefix)]
-        ds = flat[[n for n in names if n not in flat.dims]] if names else xr.Dataset()
-        ds = ds.drop_vars([c for c in ds.coords if not str(c).startswith(prefix)])
-        ds = ds.rename({n: str(n)[len(prefix):] for n in list(ds.variables) + list(ds.dims)})
-        ds.attrs = json.loads(flat.attrs.get(f"{group}__attrs", "{}"))
-        groups[group] = ds
-    tree = xr.DataTree.from_dict(groups)
-    tree.attrs = json.loads(flat.attrs.get("__attrs", "{}"))
-    return tree
 
 
 def _jsonable(obj):

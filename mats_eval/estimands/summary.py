@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from arviz_stats.base import array_stats
 from scipy.special import logit
 
-from mats_eval.constants import INTERVAL_PROB
 from mats_eval.estimands import kernels as est
 from mats_eval.estimands import registry
+from mats_eval.estimands.intervals import equal_tailed, hdi
 from mats_eval.data.design import Design
 from mats_eval.data.reference import Reference, reference_from
 from mats_eval.models.ratings import cutpoint_name
@@ -111,23 +110,6 @@ def floor_attendance(p: dict, ref: Reference) -> tuple[np.ndarray, np.ndarray]:
     phi = p["attendance_floor_fraction"][:, None]
     kept = ((phi + (1 - phi) * np.exp(-rate * (ref.n_weeks - 1))) * est._GH_WEIGHTS).sum(-1)
     return first, first * kept
-
-
-def hdi(draws: np.ndarray, prob: float = INTERVAL_PROB):
-    """Narrowest interval holding `prob` of the draws, along axis 0: (low, high).
-
-    Floats for a 1-D input, arrays over the remaining axes otherwise.
-    """
-    interval = array_stats.hdi(np.asarray(draws, dtype=float), prob, axis=0)
-    low, high = interval[..., 0], interval[..., 1]
-    return (float(low), float(high)) if low.ndim == 0 else (low, high)
-
-
-def equal_tailed(draws: np.ndarray, prob: float = INTERVAL_PROB):
-    """The equal-tailed interval along axis 0: the (1 − prob)/2 and (1 + prob)/2 quantiles."""
-    interval = array_stats.eti(np.asarray(draws, dtype=float), prob, axis=0)
-    low, high = interval[..., 0], interval[..., 1]
-    return (float(low), float(high)) if low.ndim == 0 else (low, high)
 
 
 INTERVALS = {registry.HDI: hdi, registry.EQUAL_TAILED: equal_tailed}

@@ -24,6 +24,7 @@ from mats_eval import __version__
 from mats_eval.data.design import build_design
 from mats_eval.inference.diagnostics import advice, diagnose
 from mats_eval.estimands.summary import effects_from_draws, estimand_draws
+from mats_eval.constants import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TARGET_ACCEPT, DEFAULT_TUNE
 from mats_eval.errors import UsageError
 from mats_eval.models import DEFAULT_MODEL, MODELS, build_model
 from mats_eval.data.programdata import ProgramData
@@ -38,10 +39,7 @@ from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
 # 2 × 2000 (ESS ~570) one of ~1000 R-hats still crossed 1.01 by chance in 1 of 4 seeds;
 # with 600 tuning steps max R-hat was 1.011–1.013 in 2 of 3 runs.
 # Measured in benchmarks/RESULTS.md.
-SAMPLER_OPTIONS: dict[str, dict] = {name: {"target_accept": 0.8} for name in SAMPLERS}
-DEFAULT_DRAWS = 3000
-DEFAULT_TUNE = 1000
-DEFAULT_CHAINS = 2
+# (the numbers live in constants.py)
 _VERSIONED = ("pymc", "pytensor", "arviz", "arviz-base", "arviz-stats", "nutpie", "numba", "numpy", "scipy",
               "pandas", "xarray", "netCDF4", "h5netcdf", "numpyro", "jax")
 
@@ -78,7 +76,7 @@ def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, ch
     if sampler == "numpyro" and "jax" not in sys.modules:
         # JAX runs chains in parallel only if it sees that many devices at import time
         os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={chains}")
-    nuts = {**SAMPLER_OPTIONS.get(sampler, {}), **(nuts or {})}
+    nuts = {"target_accept": DEFAULT_TARGET_ACCEPT, **(nuts or {})}
     if target_accept is not None:
         nuts["target_accept"] = target_accept
     nuts_sampler, compile_kwargs = PM_SAMPLER[sampler]
