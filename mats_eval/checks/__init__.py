@@ -1,0 +1,1 @@
+"""Post-fit checks: identification, frequentist cross-checks, predictive checks and LOO."""

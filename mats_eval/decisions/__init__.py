@@ -1,0 +1,1 @@
+"""Stage 5: next-cohort plans evaluated from a run folder (no PyMC)."""

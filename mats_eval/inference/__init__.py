@@ -1,0 +1,1 @@
+"""Stage 4: sampling, the diagnostics gate, the fit that writes a run folder."""

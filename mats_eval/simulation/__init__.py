@@ -1,0 +1,1 @@
+"""Scenarios with known truth, in the data contract's shape."""

@@ -1,0 +1,1 @@
+"""Many fits: the study runner, calibration (SBC, coverage) and power."""
