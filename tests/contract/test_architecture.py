@@ -14,7 +14,7 @@ PACKAGE = ROOT / "mats_eval"
 
 # Pipeline order: a module may import only from its own stage or an earlier one.
 STAGE_ORDER = ["constants", "errors", "data", "estimands", "simulation", "models", "checks", "runfolder",
-               "inference", "decisions", "report", "pipeline", "studies", "cli"]
+               "inference", "decisions", "report", "pipeline", "studies", "cli_options", "cli"]
 
 
 def package_modules() -> list[str]:
