@@ -1,30 +1,24 @@
-"""Shared set-up of the study scripts: import path, caches, and the common options."""
+"""What the study scripts share: their folder, persistent compile caches, and publishing a figure.
+
+Their options are the package's own (mats_eval/cli_options.py: `study_settings` for the
+sampler and where the fits run), so `run_sbc.py --help` matches `mats-eval sbc --help`.
+"""
 from __future__ import annotations
 
-import argparse
 import os
-import sys
+import shutil
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+RESULTS = HERE / "results"
+FIGURES = HERE / "figures"
+# scripts/env.sh sets these for the shell; a study started without it still reuses its caches
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 os.environ.setdefault("MPLCONFIGDIR", str(ROOT / ".cache" / "matplotlib"))
 
-from mats_eval.inference.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLERS  # noqa: E402  (needs the path above)
 
-
-def study_parser(doc: str, scale: float, out: str) -> argparse.ArgumentParser:
-    """Options every study takes: size, sampler settings, where it runs and writes."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reps", type=int, default=100)
-    parser.add_argument("--scale", type=float, default=scale)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLERS, help=SAMPLER_HELP)
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--scheduler", default=None)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / out)
-    return parser
+def publish_figure(figure: Path, out: Path, default_out: Path) -> None:
+    """Copy a study's figure to benchmarks/figures/, only for the main study (a side study keeps its own)."""
+    if figure.is_file() and Path(out).resolve() == default_out.resolve():
+        shutil.copy(figure, FIGURES / figure.name)

@@ -11,13 +11,16 @@ Writes a JSON list of rows and prints a Markdown table for benchmarks/RESULTS.md
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from _child import run_child
+
+from mats_eval.cli_options import default_example, script
 
 CHILD = r"""
 import json, sys, time, warnings
@@ -58,26 +61,26 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="attendance,ratings")
-    parser.add_argument("--samplers", default="nutpie,pymc,numpyro")
-    parser.add_argument("--data", default="data/example")
-    parser.add_argument("--out", default="benchmarks/results.json")
-    args = parser.parse_args()
+def main(
+    models: Annotated[str, typer.Option(help="Models, comma-separated.")] = "attendance,ratings",
+    samplers: Annotated[str, typer.Option(help="Samplers, comma-separated (mats_eval.inference.samplers).")]
+    = "nutpie,pymc,numpyro",
+    data: Annotated[Path, typer.Option(exists=True, help="Dataset folder.")] = default_example(),
+    out: Annotated[Path, typer.Option(help="JSON file of the rows.")] = Path("benchmarks/results.json"),
+) -> None:
     rows = []
-    for model in args.models.split(","):
-        for sampler in args.samplers.split(","):
+    for model in models.split(","):
+        for sampler in samplers.split(","):
             start = time.perf_counter()
-            got = run_one(args.data, model, sampler)
+            got = run_one(str(data), model, sampler)
             for row in got:
                 row.setdefault("model", model)
                 row.setdefault("sampler", sampler)
             rows.extend(got)
             print(f"{model} {sampler}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-            Path(args.out).write_text(json.dumps(rows, indent=2))
+            out.write_text(json.dumps(rows, indent=2))
     print(markdown(rows))
 
 
 if __name__ == "__main__":
-    main()
+    script(main, __doc__)

@@ -27,13 +27,16 @@ with like.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from _child import run_child
+
+from mats_eval.cli_options import Seed, script
 
 CHILD = r"""
 import json, sys, time, warnings
@@ -59,8 +62,7 @@ if variant.startswith("package"):
     idata, t = result.idata, result.manifest["timings_seconds"]
     build, compile_, sampling = t["build"], t["compile"], t["sampling"]
 else:
-    sys.path.insert(0, "benchmarks")
-    from naive_joint import naive_joint_model
+    from benchmarks.naive_joint import naive_joint_model  # the child runs in the repository's root
     model = naive_joint_model(design)
     build = time.perf_counter() - t0
     s0 = time.perf_counter()
@@ -122,26 +124,26 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", default="1,2,4")
-    parser.add_argument("--variants", default="package_jax,package,baseline")
-    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per fit before it is recorded as unfinished")
-    parser.add_argument("--seed", type=int, default=0, help="the sampler's seed (the datasets are fixed)")
-    parser.add_argument("--out", default="benchmarks/results/speed.json")
-    args = parser.parse_args()
-    out = Path(args.out)
+def main(
+    scales: Annotated[str, typer.Option(help="Scholar multipliers, comma-separated.")] = "1,2,4",
+    variants: Annotated[str, typer.Option(help="Variants, comma-separated.")] = "package_jax,package,baseline",
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds per fit before it is recorded as unfinished.")]
+    = 1200.0,
+    seed: Seed = 0,
+    out: Annotated[Path, typer.Option(help="JSON file of the rows (resumed).")] = Path("benchmarks/results/speed.json"),
+) -> None:
+    """The sampler's seed is --seed; the datasets are fixed."""
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = json.loads(out.read_text()) if out.exists() else []
     key = lambda r: (r["variant"], r["scale"], r.get("seed", 0))  # noqa: E731  (rows before --seed are seed 0)
     done = {key(r) for r in rows if "error" not in r}
-    for scale in (float(s) for s in args.scales.split(",")):
-        for variant in args.variants.split(","):
-            if (variant, scale, args.seed) in done:  # resumable: one row per (variant, scale, seed)
+    for scale in (float(s) for s in scales.split(",")):
+        for variant in variants.split(","):
+            if (variant, scale, seed) in done:  # resumable: one row per (variant, scale, seed)
                 continue
             start = time.perf_counter()
-            row = run_one(variant, scale, args.timeout, args.seed)
-            rows = [r for r in rows if key(r) != (variant, scale, args.seed)] + [row]
+            row = run_one(variant, scale, timeout, seed)
+            rows = [r for r in rows if key(r) != (variant, scale, seed)] + [row]
             print(f"{variant} {scale:g}x: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
             out.write_text(json.dumps(rows, indent=2))
     order = {"package_jax": 0, "package_jax_warm": 1, "package": 2, "package_warm": 3, "baseline": 4}
@@ -150,4 +152,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(main, __doc__)

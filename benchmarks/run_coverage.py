@@ -9,35 +9,43 @@ tasks/), the figure to benchmarks/figures/coverage.png.
 """
 from __future__ import annotations
 
-import shutil
 import time
+from pathlib import Path
+from typing import Annotated, Optional
 
-from _study import HERE, study_parser
+import typer
+from _study import RESULTS, publish_figure
+
+from mats_eval.cli_options import Reps, Scale, optional_out_option, script, study_settings, takes
+
+DEFAULT_OUT = RESULTS / "coverage"
 
 
-def main() -> None:
-    parser = study_parser(__doc__, scale=0.2, out="coverage")
-    parser.add_argument("--scenarios", default="null,identified,selection,confounded,mats-history")
-    parser.add_argument("--model", default=None, help="default: mats_eval.models.DEFAULT_MODEL")
-    parser.add_argument("--summarise-only", action="store_true",
-                        help="fit nothing: summarise the datasets already finished in --out")
-    args = parser.parse_args()
-
+def main(
+    scenarios: Annotated[str, typer.Option(help="Simulator scenarios, comma-separated.")]
+    = "null,identified,selection,confounded,mats-history",
+    model: Annotated[Optional[str], typer.Option(help="Model to fit (default: mats_eval.models.DEFAULT_MODEL).")]
+    = None,
+    summarise_only: Annotated[bool, typer.Option(
+        "--summarise-only", help="Fit nothing: summarise the datasets already finished in --out.")] = False,
+    reps: Reps = 100,
+    scale: Scale = 0.2,
+    out: optional_out_option("Study folder (default: benchmarks/results/coverage).") = None,
+    *, study_settings: dict,
+) -> None:
     from mats_eval.studies.calibration import coverage, write_coverage
     from mats_eval.studies.runner import load_results
 
+    out = Path(out) if out is not None else DEFAULT_OUT
     start = time.perf_counter()
-    if args.summarise_only:
-        if not (args.out / "tasks").is_dir():
-            parser.error(f"--summarise-only: no finished datasets in {args.out} (no tasks/ folder)")
-        result = write_coverage(load_results(args.out), args.out)
+    if summarise_only:
+        if not (out / "tasks").is_dir():
+            raise typer.BadParameter(f"no finished datasets in {out} (no tasks/ folder)", param_hint="--summarise-only")
+        result = write_coverage(load_results(out), out)
     else:
-        result = coverage(args.scenarios.split(","), args.reps, args.out, scale=args.scale, model=args.model,
-                          draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler, workers=args.workers,
-                          scheduler=args.scheduler, progress=False)
-    # only the main study's figure is the committed one; a side study (--out elsewhere) keeps its own
-    if (result.folder / "coverage.png").is_file() and args.out == parser.get_default("out"):
-        shutil.copy(result.folder / "coverage.png", HERE / "figures" / "coverage.png")
+        result = coverage(scenarios.split(","), reps, out, scale=scale, model=model, progress=False,
+                          **study_settings)
+    publish_figure(result.folder / "coverage.png", out, DEFAULT_OUT)
     print(f"== {len(result.long['key'].unique()) if len(result.long) else 0} datasets, {result.failed} failed, "
           f"{time.perf_counter() - start:.0f} s")
     fmt = {"float_format": lambda x: f"{x:.3g}", "index": False}
@@ -46,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(takes(study_settings)(main), __doc__)
