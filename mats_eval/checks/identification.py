@@ -240,7 +240,7 @@ def _weighted_row(name: str, label: str, factor: float, draws: np.ndarray, log_r
 
 
 def prior_sensitivity(idata, design, priors: dict, estimands=tuple(POLICY_ESTIMANDS),
-                      factors=SENSITIVITY_FACTORS) -> pd.DataFrame:
+                      factors=SENSITIVITY_FACTORS, model: str | None = None) -> pd.DataFrame:
     """The policy contrasts under priors whose scale is multiplied by each factor (prior_sensitivity.csv).
 
     Refit-free: posterior draws are importance-reweighted by p_new(θ)/p_old(θ)
@@ -250,12 +250,13 @@ def prior_sensitivity(idata, design, priors: dict, estimands=tuple(POLICY_ESTIMA
     `az.psense_summary`: that reports a sensitivity index for tiny power-scalings
     of *all* priors at once, while a decision needs the contrast itself under
     named alternative priors. A policy effect that moves with these priors is
-    driven by them, not by the data.
+    driven by them, not by the data. `model` names the fitted model (default: the default model).
     """
-    from mats_eval.estimands.summary import canonical_parameters, estimand_draws
+    from mats_eval import models
 
-    draws = estimand_draws(idata, design, optimum=False)
-    params = canonical_parameters(idata, design)
+    model = model or models.DEFAULT_MODEL
+    draws = models.estimand_draws(model, idata, design, costly=False)
+    params = models.canonical_parameters(idata, design, model=model)
     rows = []
     for name in estimands:
         if name not in draws:

@@ -16,7 +16,12 @@ attendance  logit P(attend) = attendance_intercept + attendance_kind[k]
             + (attendance_week_slope + cohort deviation)·(w−1)·(1−m)
             + attendance_week_slope_mandatory·(w−1)·m
             + cohort (sd attendance_cohort_sd) + scholar (attendance_scholar_sd)
-            + session (attendance_session_sd) effects.
+            + session (attendance_session_sd) effects; optional sessions may in
+            addition decay to a floor: P(w) = E[logit⁻¹(…)] · K(w), with
+            K(w) = E_z[φ + (1−φ)·exp(−λ e^{σ_λ z}(w−1))] (attendance_floor_fraction φ,
+            attendance_decay_rate λ, attendance_decay_rate_cohort_sd σ_λ). The
+            linear form is the case φ = 1 (K ≡ 1, the default when they are
+            absent); the floor form has δ = attendance_week_slope = 0.
 ratings     latent η = rating_kind[k] + rating_mandatory·m + rating_volume·V
             + rating_week·(w−1) + cohort (rating_cohort_sd) + scholar
             (rating_scholar_sd) + speaker (rating_speaker_sd) effects;
@@ -28,7 +33,7 @@ retro       latent = retro_element[e] + retro_mandatory·m + cohort
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from mats_eval.data.reference import Reference, reference_from  # noqa: F401 - re-exported
 
@@ -94,11 +99,33 @@ def attendance_logit_mean(p: dict, week, volume, mandatory=0.0) -> np.ndarray:
     )
 
 
+# The linear form is the floor form that keeps everything (φ = 1): the decay parameters' neutral values.
+NO_DECAY = {"attendance_floor_fraction": 1.0, "attendance_decay_rate": 0.0, "attendance_decay_rate_cohort_sd": 0.0}
+
+
+def _decay_parameter(p: dict, name: str) -> np.ndarray:
+    return np.asarray(p.get(name, NO_DECAY[name]), dtype=float)
+
+
+def attendance_kept(p: dict, week) -> np.ndarray:
+    """K(w) = E_z[φ + (1−φ)·exp(−λ e^{σ_λ z}(w−1))]: the share of its logit-curve attendance an optional
+    session keeps under decay to a floor, averaged over a new cohort's decay rate (1 when φ = 1)."""
+    rate = _col(_decay_parameter(p, "attendance_decay_rate")) \
+        * np.exp(_col(_decay_parameter(p, "attendance_decay_rate_cohort_sd")) * _GH_NODES)
+    floor = _col(_decay_parameter(p, "attendance_floor_fraction"))
+    kept = floor + (1 - floor) * np.exp(-rate * (_col(week) - 1))
+    return (kept * _GH_WEIGHTS).sum(-1)
+
+
 def attendance_probability(p: dict, week, volume, mandatory=0.0) -> np.ndarray:
-    """Expected attendance of a session for a new cohort, scholar and session."""
-    return population_attendance(
+    """Expected attendance of a session for a new cohort, scholar and session.
+
+    P(w) = E[logit⁻¹(mean + noise)] · (m + (1−m)·K(w)): only optional sessions decay to a floor.
+    """
+    logit_curve = population_attendance(
         attendance_logit_mean(p, week, volume, mandatory), attendance_logit_sd(p, week, mandatory)
     )
+    return logit_curve * (mandatory + (1 - mandatory) * attendance_kept(p, week))
 
 
 # --- session ratings --------------------------------------------------------
@@ -181,8 +208,14 @@ def optimal_sessions_per_week(p: dict, ref: Reference) -> np.ndarray:
 # --- one-line kernels of the registry (registry.py) ------------------------------
 
 def attendance_week_slope(p: dict, ref: Reference) -> np.ndarray:
-    """δ: the optional-session attendance log-odds change per programme week."""
-    return p["attendance_week_slope"]
+    """Optional-session attendance log-odds change per programme week: δ + (logit(P₁·K_W) − logit P₁)/(W−1).
+
+    The linear form (K ≡ 1) gives δ itself; the floor form (δ = 0) the secant slope of its
+    population curve between the first and the last week.
+    """
+    first = attendance_probability(p, 1, ref.volume)
+    decay_secant = (logit(first * attendance_kept(p, ref.n_weeks)) - logit(first)) / max(ref.n_weeks - 1, 1)
+    return p["attendance_week_slope"] + decay_secant
 
 
 def attendance_first_week(p: dict, ref: Reference) -> np.ndarray:
@@ -208,3 +241,49 @@ def volume_slope_rating(p: dict, ref: Reference) -> np.ndarray:
 def cohort_sd_rating(p: dict, ref: Reference) -> np.ndarray:
     """σ_b: the sd of cohort effects on the rating latent."""
     return p["rating_cohort_sd"]
+
+
+def mandatory_minus_optional_attendance(p: dict, ref: Reference) -> np.ndarray:
+    """100·(P(attend | mandatory) − P(attend | optional)) in percentage points, same kind and volume,
+    at the programme's middle week (ref.rating_week), new cohort/scholar/session."""
+    args = (ref.rating_week, ref.volume)
+    return 100 * (attendance_probability(p, *args, mandatory=1.0) - attendance_probability(p, *args, mandatory=0.0))
+
+
+# --- half-life of optional attendance -------------------------------------------
+
+# The half-life is searched up to this many programme lengths; a draw whose attendance has
+# not halved by then is given the horizon (censored: its note says how many)
+HALF_LIFE_HORIZON_PROGRAMMES = 10
+_HALF_LIFE_GRID = 100  # coarse grid steps over the horizon, before bisection
+_BISECTIONS = 40
+
+
+def half_life_horizon(ref: Reference) -> float:
+    """The longest half-life searched, in weeks (the censoring value)."""
+    return float(HALF_LIFE_HORIZON_PROGRAMMES * ref.n_weeks)
+
+
+def attendance_half_life_weeks(p: dict, ref: Reference) -> np.ndarray:
+    """The first t > 0 with P(1 + t) = P(1)/2, optional sessions of the reference kind and volume, per draw.
+
+    P is the population curve of attendance_first_week (a new cohort, scholar and session),
+    linear or decaying to a floor alike. Found on a coarse grid of t, then by bisection in
+    the first grid step where P falls to half; half_life_horizon(ref) where it never does.
+    """
+    horizon = half_life_horizon(ref)
+    half = attendance_first_week(p, ref) / 2
+
+    def halved(t) -> np.ndarray:
+        return attendance_probability(p, 1 + t, ref.volume) <= half
+
+    grid = np.linspace(0.0, horizon, _HALF_LIFE_GRID + 1)
+    below = np.stack(np.broadcast_arrays(*[halved(t) for t in grid[1:]]), axis=-1)  # (draws, grid steps)
+    crossed = below.any(axis=-1)
+    step = below.argmax(axis=-1)  # first step whose end is at or below half
+    low, high = grid[step], grid[step + 1]
+    for _ in range(_BISECTIONS):
+        mid = (low + high) / 2
+        at_or_below = halved(mid)
+        low, high = np.where(at_or_below, low, mid), np.where(at_or_below, mid, high)
+    return np.where(crossed, (low + high) / 2, horizon)

@@ -149,12 +149,19 @@ def _optimum_note(draws: np.ndarray, ref: Reference) -> str:
 
 
 def _half_life_note(draws: np.ndarray, ref: Reference) -> str:
-    """Half-lives past the programme's end extrapolate the fitted decay."""
-    beyond = float(np.mean(np.asarray(draws) > ref.n_weeks - 1))
+    """Half-lives past the programme's end extrapolate the fitted decay; at the horizon, they are censored."""
+    draws = np.asarray(draws)
+    horizon = k.half_life_horizon(ref)
+    beyond = float(np.mean(draws > ref.n_weeks - 1))
+    censored = float(np.mean(draws >= horizon))
+    notes = []
     if beyond > 0.05:
-        return (f"extrapolated: in {beyond:.0%} of draws attendance does not halve within the "
-                f"{ref.n_weeks}-week programme")
-    return ""
+        notes.append(f"extrapolated: in {beyond:.0%} of draws attendance does not halve within the "
+                     f"{ref.n_weeks}-week programme")
+    if censored > 0:
+        notes.append(f"censored: in {censored:.0%} of draws attendance does not halve within {horizon:g} weeks "
+                     f"and the half-life is set to {horizon:g} (the mean is then a lower bound)")
+    return "; ".join(notes)
 
 
 def _has_retro(ref: Reference) -> bool:
@@ -185,6 +192,12 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
              question="volume", interval=EQUAL_TAILED, note=_optimum_note, costly=True),
     Estimand("cohort_sd_rating", "log-odds", ("rating_cohort_sd",), k.cohort_sd_rating, _cohort_sd,
              question="cohorts"),
+    # draws that never halve sit at the search horizon: equal-tailed limits stay exact while fewer than 5%
+    # are censored, where an HDI would bend towards that pile (and a half-life ~ 1/slope is skewed, like V*)
+    Estimand("attendance_half_life_weeks", "weeks", ATTENDANCE, k.attendance_half_life_weeks, _half_life,
+             question="decay", interval=EQUAL_TAILED, note=_half_life_note),
+    Estimand("mandatory_minus_optional_attendance", "percentage points", ATTENDANCE + ("attendance_mandatory",),
+             k.mandatory_minus_optional_attendance, _attendance_gap, question="policy"),
 ]}
 
 

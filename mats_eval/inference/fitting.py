@@ -23,10 +23,10 @@ import pymc as pm
 from mats_eval import __version__
 from mats_eval.data.design import build_design
 from mats_eval.inference.diagnostics import advice, diagnose
-from mats_eval.estimands.summary import effects_from_draws, estimand_draws
+from mats_eval.estimands.summary import effects_from_draws
 from mats_eval.constants import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TARGET_ACCEPT, DEFAULT_TUNE
 from mats_eval.errors import UsageError
-from mats_eval.models import DEFAULT_MODEL, MODELS, build_model
+from mats_eval.models import DEFAULT_MODEL, MODELS, build_model, estimand_draws
 from mats_eval.data.programdata import ProgramData
 from mats_eval.runfolder import FitResult, summary_table, write_run
 from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
@@ -138,10 +138,10 @@ def fit(
     diagnostics = diagnose(idata)
     if not diagnostics["passed"]:
         diagnostics["advice"] = advice(diagnostics)
-    draws_of = estimand_draws(idata, design)
+    draws_of = estimand_draws(model, idata, design.reference)
     result = FitResult(
         idata=idata,
-        effects=effects_from_draws(draws_of),
+        effects=effects_from_draws(draws_of, design.reference),
         estimand_draws=draws_of,
         summary=summary_table(idata),
         diagnostics=diagnostics,
@@ -198,7 +198,7 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     from mats_eval.checks.crosscheck import crosscheck
     from mats_eval.estimands.summary import volume_curve
     from mats_eval.checks.identification import add_notes, identification, prior_sensitivity
-    from mats_eval.models import model_priors
+    from mats_eval.models import get_spec, model_priors
 
     start = time.perf_counter()
     ident = identification(program)
@@ -206,9 +206,9 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     result.diagnostics["confounded"] = ident["confounded"]
     result.effects = add_notes(result.effects, ident)
     if ident["needs_sensitivity"]:
-        result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors))
+        result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors), model=model)
     if "optimal_sessions_per_week" in set(result.effects["estimand"]):
-        result.volume_curve = volume_curve(result.idata, design)
+        result.volume_curve = volume_curve(get_spec(model).canonical(result.idata, design.reference), design.reference)
     timings["identification_and_curve"] = time.perf_counter() - start
     if not predictive:
         return result

@@ -7,8 +7,13 @@ form="floor" (decay to a floor, optional sessions only):
     p = p₁ · (φ + (1 − φ)·exp(−λ_c (w−1))),  logit p₁ = α + kind[k] + β_V·V + a_c + u_i + e_s,
     λ_c = λ·exp(σ_λ z_c);  φ ∈ (0, 1) is the share of week-1 attendance kept in the long run,
     so the floor φ·p₁ sits below p₁ for every scholar. Mandatory sessions keep the
-    linear logit form (β_m + δ_m·(w−1)). The canonical attendance_week_slope is not
-    a parameter here; effects.py reports its secant equivalent (see there).
+    linear logit form (β_m + δ_m·(w−1)). In the canonical parameters this is the
+    unified attendance curve of estimands/kernels.py with δ = attendance_week_slope = 0
+    (and no cohort slope spread); the attendance_week_slope estimand is then the
+    secant slope of the population curve.
+
+Each form exports its spec (ATTENDANCE_SPEC "attendance", ATTENDANCE_FLOOR_SPEC
+"attendance_floor"; models/spec.py).
 
 Group effects are non-centred (`<name>_z` raw variables times an sd). Two exact
 reparametrisations keep the sampler away from ridges (why: data/example has 3
@@ -40,7 +45,11 @@ import pytensor.tensor as pt
 
 from mats_eval.data.design import Design
 from mats_eval.errors import UsageError
+from mats_eval.estimands import registry
+from mats_eval.estimands.kernels import NO_DECAY
+from mats_eval.models.canonical import canonical_from, select
 from mats_eval.models.likelihoods import bernoulli_logit
+from mats_eval.models.spec import ModelSpec
 from mats_eval.models.priors import (
     ATTENDANCE_PRIORS, kind_centred, make_prior, cohort_effect, resolve_priors, split_group_effect,
 )
@@ -144,3 +153,37 @@ def floor_probability(pr: dict, eta, w0: np.ndarray, m: np.ndarray, cohort_of_se
     p1 = pm.math.sigmoid(eta)
     # clip: a product of probabilities can underflow to 0 and give log(0) for an attended row
     return pt.clip(p1 * decay[s], 1e-12, 1 - 1e-12)
+
+
+# --- canonical parameters and the specs ------------------------------------------------
+
+OUTPUTS = registry.ATTENDANCE + ("attendance_mandatory", "attendance_week_slope_mandatory",
+                                 "attendance_week_slope_cohort_sd")
+FLOOR_OUTPUTS = OUTPUTS + tuple(NO_DECAY)
+
+
+def attendance_canonical(post, p: dict, ref, kind: str) -> dict:
+    """The attendance kind effect at `kind` (attendance_kind_ref)."""
+    return {"attendance_kind_ref": select(post, "attendance_kind", "kind", kind)}
+
+
+def floor_canonical(post, p: dict, ref, kind: str) -> dict:
+    """The floor form has no logit week slope: δ = 0 and no cohort spread of it (its decay is λ, φ, σ_λ)."""
+    zero = np.zeros(len(p["attendance_intercept"]))
+    return {SLOPE: zero, "attendance_week_slope_cohort_sd": zero}
+
+
+ATTENDANCE_SPEC = ModelSpec(
+    name="attendance",
+    build=attendance_model,
+    default_priors=ATTENDANCE_PRIORS,
+    canonical=canonical_from(attendance_canonical),
+    outputs=OUTPUTS,
+)
+ATTENDANCE_FLOOR_SPEC = ModelSpec(
+    name="attendance_floor",
+    build=lambda design, priors=None: attendance_model(design, priors, form="floor"),
+    default_priors=ATTENDANCE_PRIORS,
+    canonical=canonical_from(attendance_canonical, floor_canonical),
+    outputs=FLOOR_OUTPUTS,
+)

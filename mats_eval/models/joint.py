@@ -42,12 +42,17 @@ import pytensor.tensor as pt
 
 from mats_eval.data.design import Design
 from mats_eval.errors import UsageError
-from mats_eval.models.attendance import attendance_coords, attendance_likelihood
+from mats_eval.estimands import registry
+from mats_eval.models.attendance import OUTPUTS as ATTENDANCE_OUTPUTS
+from mats_eval.models.attendance import attendance_canonical, attendance_coords, attendance_likelihood
+from mats_eval.models.canonical import canonical_from
 from mats_eval.models.priors import (
     ATTENDANCE_PRIORS, JOINT_PRIORS, RATING_PRIORS, RETRO_PRIORS, PriorError, make_prior, resolve_priors,
 )
-from mats_eval.models.ratings import rating_coords, rating_likelihood
-from mats_eval.models.retrospective import retro_coords, retro_likelihood
+from mats_eval.models.ratings import OUTPUTS as RATING_OUTPUTS
+from mats_eval.models.ratings import rating_canonical, rating_coords, rating_likelihood
+from mats_eval.models.retrospective import retro_canonical, retro_coords, retro_likelihood
+from mats_eval.models.spec import ModelSpec
 
 SCHOLAR_SDS = ("attendance_scholar_sd", "rating_scholar_sd")
 LKJ_ETA = 2.0  # mild shrinkage of scholar_corr towards 0 (η = 1 would be uniform on (−1, 1))
@@ -55,8 +60,7 @@ LKJ_ETA = 2.0  # mild shrinkage of scholar_corr towards 0 (η = 1 would be unifo
 
 def joint_priors(overrides: dict | None = None) -> dict:
     """Default priors of every part of the joint model, merged with `overrides`."""
-    defaults = {**ATTENDANCE_PRIORS, **RATING_PRIORS, **RETRO_PRIORS, **JOINT_PRIORS}
-    return resolve_priors(defaults, overrides)
+    return resolve_priors(JOINT_SPEC.default_priors, overrides)
 
 
 def has_retro(design: Design) -> bool:
@@ -135,4 +139,17 @@ def joint_model(design: Design, priors: dict | None = None, retro: bool | None =
     return model
 
 
-__all__ = ["joint_model", "joint_priors", "correlated_scholars"]
+def joint_retro_canonical(post, p: dict, ref, kind: str) -> dict:
+    """The retrospective part, when the joint model was built with it (retro=None and retro data)."""
+    return retro_canonical(post, p, ref, kind) if "retro_mandatory" in post else {}
+
+
+JOINT_SPEC = ModelSpec(
+    name="joint",
+    build=joint_model,
+    default_priors={**ATTENDANCE_PRIORS, **RATING_PRIORS, **RETRO_PRIORS, **JOINT_PRIORS},
+    canonical=canonical_from(attendance_canonical, rating_canonical, joint_retro_canonical),
+    outputs=ATTENDANCE_OUTPUTS + RATING_OUTPUTS + registry.RETRO,
+)
+
+__all__ = ["joint_model", "joint_priors", "correlated_scholars", "JOINT_SPEC"]

@@ -37,8 +37,12 @@ from mats_eval.models.priors import (
     split_group_effect,
 )
 from mats_eval.models.likelihoods import ordered_logistic
+from mats_eval.estimands import registry
+from mats_eval.models.canonical import canonical_from, select
+from mats_eval.models.spec import ModelSpec
 
-__all__ = ["ratings_model", "rating_likelihood", "rating_coords", "cutpoint_name", "cutpoint_prior_mean"]
+__all__ = ["ratings_model", "rating_likelihood", "rating_coords", "cutpoint_name", "cutpoint_prior_mean",
+           "rating_canonical", "RATINGS_SPEC"]
 
 
 def cutpoint_name(scale: tuple[int, int]) -> str:
@@ -110,3 +114,21 @@ def rating_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0) -> No
                               level=cohort_mean + scholar_mean, shift=shift)
     ordered_logistic("rating", session_eta[s] + scholar[i], table, design.rating_scale, design.rating_code,
                      dims="rating_obs")
+
+
+# --- canonical parameters and the spec ----------------------------------------------------
+
+OUTPUTS = registry.RATING + ("rating_speaker_sd",)
+
+
+def rating_canonical(post, p: dict, ref, kind: str) -> dict:
+    """The rating kind effect at `kind` and the cutpoints of the reference scale (draws, K−1)."""
+    out = {"rating_kind_ref": select(post, "rating_kind", "kind", kind)}
+    cut = cutpoint_name(ref.session_scale)
+    if cut in p:  # else the reference scale was not fitted and the rating estimands are not defined
+        out["rating_cutpoints_ref"] = p[cut]
+    return out
+
+
+RATINGS_SPEC = ModelSpec(name="ratings", build=ratings_model, default_priors=RATING_PRIORS,
+                         canonical=canonical_from(rating_canonical), outputs=OUTPUTS)

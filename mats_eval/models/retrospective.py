@@ -30,7 +30,10 @@ import pymc as pm
 
 from mats_eval.data.design import Design, RetroDesign, scale_label
 from mats_eval.errors import UsageError
+from mats_eval.estimands import registry
+from mats_eval.models.canonical import canonical_from, select
 from mats_eval.models.likelihoods import ordered_logistic
+from mats_eval.models.spec import ModelSpec
 from mats_eval.models.priors import (
     RETRO_PRIORS, cohort_effect, make_prior, ordered_cutpoints, resolve_priors, split_group_effect,
 )
@@ -90,4 +93,17 @@ def retrospective_model(design: Design, priors: dict | None = None) -> pm.Model:
     return model
 
 
-__all__ = ["retrospective_model", "retro_likelihood", "retro_coords", "retro_cutpoint_name", "RETRO_PRIORS"]
+def retro_canonical(post, p: dict, ref, kind: str) -> dict:
+    """The reference element's effect and the reference retro scale's cutpoints, when the data have them."""
+    cut = retro_cutpoint_name(ref.retro_scale) if ref.retro_scale is not None else None
+    if ref.element is None or cut not in p or "retro_element" not in post:
+        return {}  # no reference element or scale in this fit: the retro contrast is not defined
+    return {"retro_element_ref": select(post, "retro_element", "element", ref.element),
+            "retro_cutpoints_ref": p[cut]}
+
+
+RETROSPECTIVE_SPEC = ModelSpec(name="retrospective", build=retrospective_model, default_priors=RETRO_PRIORS,
+                               canonical=canonical_from(retro_canonical), outputs=registry.RETRO)
+
+__all__ = ["retrospective_model", "retro_likelihood", "retro_coords", "retro_cutpoint_name", "retro_canonical",
+           "RETROSPECTIVE_SPEC", "RETRO_PRIORS"]

@@ -170,15 +170,15 @@ def reference_for(data, manifest: dict) -> estimands.Reference | None:
         return None
 
 
-def load_canonical_parameters(run_dir: Path, data, kinds: Sequence[str]):
-    """({kind: canonical dict} | None, note) from posterior.nc via effects.canonical_parameters."""
+def load_canonical_parameters(run_dir: Path, data, kinds: Sequence[str], model: str | None = None):
+    """({kind: canonical dict} | None, note) from posterior.nc via the fitted model's spec (models.canonical_parameters)."""
     posterior = Path(run_dir) / "posterior.nc"
     if not posterior.exists():
         return None, "the run folder has no posterior.nc"
     if data is None:
         return None, "the posterior needs the dataset to be interpreted, and it is not available"
     try:
-        from mats_eval.estimands.summary import canonical_parameters
+        from mats_eval.models import DEFAULT_MODEL, canonical_parameters
         from mats_eval.runfolder import read_posterior
 
         idata = read_posterior(posterior)
@@ -187,7 +187,7 @@ def load_canonical_parameters(run_dir: Path, data, kinds: Sequence[str]):
     params = {}
     for kind in kinds:
         try:
-            params[kind] = canonical_parameters(idata, data, kind=kind)
+            params[kind] = canonical_parameters(idata, data, kind=kind, model=model or DEFAULT_MODEL)
         except Exception:  # noqa: BLE001 - a kind the model has no parameters for
             continue
     return (params or None), (None if params else "no canonical parameters could be derived from the posterior")
@@ -749,7 +749,7 @@ def build_report(
     ref = reference_for(data, run.manifest)
     if params_by_kind is None:
         kinds = sorted(set(data.sessions["kind"]) | _plan_kinds(plans_path)) if data is not None else []
-        params_by_kind, note = load_canonical_parameters(run.path, data, kinds)
+        params_by_kind, note = load_canonical_parameters(run.path, data, kinds, manifest_model(run.manifest))
         if note:
             notes.append(f"Model-based curves and plans are skipped: {note}.")
     sections = report_sections(run, data, params_by_kind, ref, plans_path, notes)

@@ -138,20 +138,21 @@ def draw_from_prior(model, seed: int) -> tuple[dict[str, float], dict[str, np.nd
     return truth, observed, prior
 
 
-def estimand_ranks(prior, idata, design, thin_to: int, rng: np.random.Generator) -> dict[str, int]:
+def estimand_ranks(prior, idata, design, thin_to: int, rng: np.random.Generator, model: str | None = None
+                   ) -> dict[str, int]:
     """Rank of each contract estimand g(θ̃) among g(θ_l) over the thinned posterior draws.
 
     Estimands are functions of θ, so under a calibrated posterior their ranks are uniform too;
     this is SBC of what the report states (e.g. the argmax optimal_sessions_per_week),
-    not only of the raw parameters. Keys are prefixed "estimand:".
+    not only of the raw parameters. Keys are prefixed "estimand:". `model`: the fitted model
+    (default: the default model), whose spec maps prior and posterior draws to the canonical parameters.
     """
-    import xarray as xr
+    from mats_eval.models import DEFAULT_MODEL, estimand_draws
 
-    from mats_eval.estimands.summary import estimand_draws
-
-    truth = estimand_draws(xr.DataTree.from_dict({"posterior": prior}), design)
+    model = model or DEFAULT_MODEL
+    truth = estimand_draws(model, {"posterior": prior}, design)
     chains = idata["posterior"].sizes["chain"]
-    post = estimand_draws(idata, design)
+    post = estimand_draws(model, idata, design)
     return {f"estimand:{name}": rank_of_truth(float(np.ravel(value)[0]),
                                               thin(post[name].reshape(chains, -1), thin_to), rng)
             for name, value in truth.items() if name in post}
@@ -251,7 +252,7 @@ def sbc_replication(model: str, seed: int, scenario: str = "identified", scale: 
     rng = np.random.default_rng(seed)
     ranks = {n: rank_of_truth(v, thin(post[n].transpose("chain", "draw").values, thin_to), rng)
              for n, v in truth.items()}
-    ranks.update(estimand_ranks(prior, idata, fixed_design(scenario, scale, design_seed), thin_to, rng))
+    ranks.update(estimand_ranks(prior, idata, fixed_design(scenario, scale, design_seed), thin_to, rng, model))
     return {"ranks": ranks, "truth": truth, "divergences": count_divergences(idata), "n_ranks": thin_to + 1,
             "fit_seconds": time.perf_counter() - start}
 

@@ -161,14 +161,13 @@ def simulate_experiment(design: ExperimentDesign, effects: dict | None = None, s
 # --- one replication and the study ---------------------------------------------------------
 
 def model_for(estimand: str) -> str:
-    """The smallest registered model that defines `estimand`."""
-    if estimand.startswith("attendance") or estimand == "volume_slope_attendance":
-        return "attendance"
-    if estimand in ("mandatory_minus_optional_rating", "volume_slope_rating", "cohort_sd_rating"):
-        return "ratings"
-    from mats_eval.models import DEFAULT_MODEL
+    """The smallest registered model (fewest canonical outputs) whose spec provides `estimand`."""
+    from mats_eval.models import MODELS
 
-    return DEFAULT_MODEL
+    candidates = [spec for spec in MODELS.values() if estimand in spec.provides]
+    if not candidates:
+        raise UsageError(f"no registered model provides {estimand!r}")
+    return min(candidates, key=lambda spec: len(spec.outputs)).name
 
 
 DETECTION_PROBABILITY = 0.975  # two-sided 5%: P(effect on one side) beyond 0.975

@@ -64,17 +64,17 @@ def test_notes_on_policy_rows_only():
 
 
 class _FakeTree(dict):
-    """Just enough of a DataTree for effects.canonical_parameters: tree['posterior'][name]."""
+    """Just enough of a DataTree for a model's canonical parameters: tree['posterior'][name]."""
 
 
 def test_prior_sensitivity_reweighting_matches_the_prior_when_data_are_silent(monkeypatch):
     """With a flat likelihood the posterior is the prior; reweighting to sd×2 must give sd×2."""
-    import mats_eval.estimands.summary as effects
+    import mats_eval.models as models
 
     rng = np.random.default_rng(0)
     beta = rng.normal(0.0, 1.0, 8000)
-    monkeypatch.setattr(effects, "estimand_draws", lambda idata, design, **kw: {"mandatory_minus_optional_rating": beta})
-    monkeypatch.setattr(effects, "canonical_parameters", lambda idata, design: {"rating_mandatory": beta})
+    monkeypatch.setattr(models, "estimand_draws", lambda model, idata, ref, **kw: {"mandatory_minus_optional_rating": beta})
+    monkeypatch.setattr(models, "canonical_parameters", lambda idata, data, **kw: {"rating_mandatory": beta})
     priors = {"rating_mandatory": ("Normal", {"mu": 0.0, "sigma": 1.0})}
     table = prior_sensitivity(None, None, priors, factors=(0.5, 2.0)).set_index("scale_factor")
     assert table.loc[1.0, "sd"] == pytest.approx(1.0, abs=0.05)

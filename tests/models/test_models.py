@@ -34,7 +34,7 @@ def test_registry_has_the_models():
 
 
 def test_attendance_model_uses_canonical_names(design):
-    model = MODELS["attendance"](design)
+    model = MODELS["attendance"].build(design)
     names = set(model.named_vars)
     assert ATTENDANCE_NAMES <= names
     assert model.named_vars_to_dims["attendance_kind"] == ("kind",)
@@ -51,7 +51,7 @@ def test_floor_form_has_decay_parameters(design):
 
 
 def test_ratings_model_uses_canonical_names(design):
-    model = MODELS["ratings"](design)
+    model = MODELS["ratings"].build(design)
     names = set(model.named_vars)
     assert RATING_NAMES <= names
     for scale in design.scales:
@@ -87,7 +87,7 @@ def test_resolve_priors_rejects_malformed(entry):
 
 
 def test_priors_override_reaches_the_model(design):
-    model = MODELS["ratings"](design, priors={"rating_mandatory": {"sigma": 0.01}})
+    model = MODELS["ratings"].build(design, priors={"rating_mandatory": {"sigma": 0.01}})
     draws = pm.draw(model["rating_mandatory"], draws=500, random_seed=1)
     assert np.std(draws) < 0.05
 
@@ -101,14 +101,14 @@ def test_every_default_prior_is_valid():
 
 def test_prior_predictive_is_weakly_informative(design):
     """Priors alone put attendance and mean ratings across the range, not piled at the edges."""
-    with MODELS["attendance"](design):
+    with MODELS["attendance"].build(design):
         att = pm.sample_prior_predictive(draws=300, random_seed=2, var_names=["attended"])
     rates = att["prior_predictive"]["attended"].mean("attendance_obs").values.ravel()
     assert 0.3 < rates.mean() < 0.7
     assert ((rates > 0.05) & (rates < 0.95)).mean() > 0.75
     assert rates.std() > 0.1  # not a point mass either
 
-    with MODELS["ratings"](design):
+    with MODELS["ratings"].build(design):
         rat = pm.sample_prior_predictive(draws=300, random_seed=2, var_names=["rating"])
     k = np.array(design.n_categories)[design.rating_scale] - 1
     mean_position = (rat["prior_predictive"]["rating"] / k).mean("rating_obs").values.ravel()

@@ -37,9 +37,18 @@ def identified():
 
 @pytest.mark.slow
 def test_attendance_recovery(identified):
-    checked = _assert_recovered(_fit(identified.program_data(), "attendance"), identified.truth)
+    result = _fit(identified.program_data(), "attendance")
+    checked = _assert_recovered(result, identified.truth)
     assert {"attendance_week_slope", "attendance_first_week", "attendance_last_week",
-            "volume_slope_attendance"} <= set(checked)
+            "volume_slope_attendance", "attendance_half_life_weeks", "mandatory_minus_optional_attendance"
+            } <= set(checked)
+    # the registry's estimands of issue 14/16: their truth lies inside the reported 90% interval too
+    effects = result.effects.set_index("estimand")
+    for name in ("attendance_half_life_weeks", "mandatory_minus_optional_attendance"):
+        row = effects.loc[name]
+        assert row["hdi_low"] <= identified.truth[name] <= row["hdi_high"], (name, row.to_dict(),
+                                                                             identified.truth[name])
+    assert effects.loc["attendance_half_life_weeks", "interval"] == "90% equal-tailed"
 
 
 @pytest.mark.slow

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from mats_eval.data.design import build_design
-from mats_eval.estimands.summary import estimand_draws
 from mats_eval.errors import UsageError
 from mats_eval.inference.fitting import sample_posterior
-from mats_eval.models import build_model
+from mats_eval.models import build_model, estimand_draws
 from mats_eval.models.retrospective import retro_cutpoint_name
 from mats_eval.simulation.scenarios import simulate
 
@@ -56,7 +55,7 @@ def test_retro_recovery(identified):
     for name in ("retro_mandatory", "retro_cohort_sd", "retro_scholar_sd"):
         x = np.asarray(post[name].values).ravel()
         assert abs(x.mean() - truth[name]) < 3 * x.std(), (name, x.mean(), x.std(), truth[name])
-    draws = estimand_draws(idata, design)["mandatory_minus_optional_retro"]
+    draws = estimand_draws("retrospective", idata, design)["mandatory_minus_optional_retro"]
     true = identified.truth["mandatory_minus_optional_retro"]
     assert abs(draws.mean() - true) < 3 * draws.std(), (draws.mean(), draws.std(), true)
     assert np.mean(draws < 0) > 0.9  # the true effect (−0.6 latent) is found

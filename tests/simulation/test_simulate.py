@@ -11,13 +11,15 @@ import mats_eval.data.io
 from mats_eval.estimands import kernels as estimands
 from mats_eval.errors import UsageError
 from mats_eval.data.programdata import POLICIES, RETRO_ELEMENTS, SESSION_KINDS
-from mats_eval.simulation.scenarios import SCENARIOS, simulate, write_scenario
+from mats_eval.simulation.scenarios import SCENARIOS, canonical_parameters, simulate, write_scenario
 
 SCALE = 0.3  # a third of the scholars: fast, still every code path
 CONTRACT_ESTIMANDS = {
     "mandatory_minus_optional_rating", "mandatory_minus_optional_retro", "attendance_week_slope",
     "attendance_first_week", "attendance_last_week", "volume_slope_rating", "volume_slope_attendance",
     "optimal_sessions_per_week", "cohort_sd_rating",
+    # DATA_CONTRACT.md section 6 (defined on every scenario: they come from the attendance parameters)
+    "attendance_half_life_weeks", "mandatory_minus_optional_attendance",
 }
 COLUMNS = {
     "cohorts": ["cohort", "n_weeks", "start_date", "session_scale_min", "session_scale_max",
@@ -28,6 +30,12 @@ COLUMNS = {
     "ratings": ["session_id", "scholar_id", "rating"],
     "retrospective": ["scholar_id", "element", "policy", "rating"],
 }
+
+
+def sim_canonical(d) -> dict:
+    """The canonical parameters of a simulated dataset's truth, as one-draw arrays."""
+    params = {k: (np.asarray(v) if isinstance(v, list) else v) for k, v in d.parameters.items()}
+    return {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in canonical_parameters(params, d.reference).items()}
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +133,11 @@ def test_truth_matches_parameters(datasets):
     assert d.truth["attendance_week_slope"] == d.parameters["attendance_week_slope"]
     assert d.truth["mandatory_minus_optional_rating"] < 0 and d.truth["mandatory_minus_optional_retro"] < 0
     assert d.truth["attendance_first_week"] > d.truth["attendance_last_week"]
+    assert d.truth["mandatory_minus_optional_attendance"] > 0  # mandatory sessions are attended more
+    # the truth's half-life solves P(1 + t) = P(1)/2 on the same curve as attendance_first_week
+    half = estimands.attendance_probability(sim_canonical(d), 1 + d.truth["attendance_half_life_weeks"],
+                                            d.reference.volume)
+    assert half == pytest.approx(d.truth["attendance_first_week"] / 2, rel=1e-6)
     grid = d.reference.volume_grid
     assert grid[0] < d.truth["optimal_sessions_per_week"] < grid[-1], "the valued-attendance optimum is interior"
 
@@ -135,6 +148,9 @@ def test_null_has_no_policy_volume_or_week_effects(datasets):
                  "volume_slope_rating", "volume_slope_attendance"):
         assert truth[name] == 0.0, name
     assert truth["attendance_first_week"] == pytest.approx(truth["attendance_last_week"])
+    assert truth["mandatory_minus_optional_attendance"] == pytest.approx(0.0, abs=1e-9)
+    # flat attendance never halves: censored at the search horizon
+    assert truth["attendance_half_life_weeks"] == estimands.half_life_horizon(datasets["null"].reference)
 
 
 def test_selection_makes_raw_optional_ratings_flattering(datasets):
