@@ -1,8 +1,9 @@
 """The contract's estimands as plain array functions of model parameters.
 
-Used twice, so that truth and estimate are always the same quantity:
-`effects.py` applies them to posterior draws, `simulate.py` to the true
-parameters (written to truth.json).
+Used twice, so that truth and estimate are always the same quantity: the
+registry (registry.py) applies them to a model's posterior draws mapped onto the
+canonical names (`mats_eval.models.get_spec(name).canonical`), and the simulator
+(simulation/scenarios.py) to the true parameters (written to truth.json).
 
 Every function takes arrays whose leading axis is "draw" (a true parameter is
 one draw) and returns an array over draws. Population averages ("a new cohort,
