@@ -32,6 +32,7 @@ import warnings
 from pathlib import Path
 
 import arviz as az
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -61,11 +62,11 @@ def observed_values(design, name: str) -> np.ndarray:
 
 
 def thin(idata, draws: int = PPC_DRAWS):
-    """A DataTree holding only the posterior, thinned to about `draws` draws in total (evenly)."""
-    post = idata["posterior"].to_dataset()
-    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
-    step = max(1, int(np.ceil(n_chain * n_draw / draws)))
-    return xr.DataTree.from_dict({"posterior": post.isel(draw=slice(None, None, step))})
+    """A DataTree holding only the posterior, every k-th draw of each chain (arviz-stats' thin),
+    k = ⌈C·D / draws⌉: at most `draws` draws in total."""
+    post = idata["posterior"]
+    step = max(1, int(np.ceil(post.sizes["chain"] * post.sizes["draw"] / draws)))
+    return xr.DataTree.from_dict({"posterior": azs.thin(idata, factor=step).to_dataset()})
 
 
 def predictive_draws(model: pm.Model, idata=None, draws: int = PPC_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
@@ -168,13 +169,11 @@ def coverage(table: pd.DataFrame) -> float:
 
 
 def _plot_attendance(table: pd.DataFrame, title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: a library does not choose the caller's backend
 
     cohorts = list(dict.fromkeys(table["cohort"]))
-    fig, axes = plt.subplots(1, len(cohorts), figsize=(4 * len(cohorts), 3.2), sharey=True, squeeze=False)
+    fig = Figure(figsize=(4 * len(cohorts), 3.2))
+    axes = fig.subplots(1, len(cohorts), sharey=True, squeeze=False)
     colours = {"mandatory": "tab:red", "optional": "tab:blue"}
     for ax, cohort in zip(axes[0], cohorts):
         for policy, rows in table[table["cohort"] == cohort].groupby("policy"):
@@ -193,17 +192,14 @@ def _plot_attendance(table: pd.DataFrame, title: str, path: Path) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def _plot_distribution(table: pd.DataFrame, title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys(zip(table["scale"], table["policy"])))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
+    fig = Figure(figsize=(4 * len(panels), 3.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (scale, policy) in zip(axes[0], panels):
         rows = table[(table["scale"] == scale) & (table["policy"] == policy)]
         ax.bar(rows["rating"], rows["observed"], color="lightgrey", label="observed")
@@ -217,7 +213,6 @@ def _plot_distribution(table: pd.DataFrame, title: str, path: Path) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def write_checks(tables: dict[str, pd.DataFrame], folder: Path | str) -> Path:

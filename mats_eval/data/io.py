@@ -1,9 +1,10 @@
 """Reading datasets and writing folders safely.
 
 - `load(path)` reads and validates a dataset folder and returns a `ProgramData`
-  with pseudonymised ids (DATA_CONTRACT.md §1-§3).
-- `atomic_folder(out, force)` makes a folder appear whole or not at all (§4).
-- `sha256_file(path)` hashes an input table for the run manifest.
+  with pseudonymised ids (the contract: data/README.md), each table's sha256
+  kept for the run manifest.
+- `atomic_folder(out, force)` makes a folder (a run folder, a report) appear
+  whole or not at all.
 """
 from __future__ import annotations
 
@@ -27,18 +28,6 @@ from mats_eval.errors import UsageError, ValidationError
 from mats_eval.data.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX, load_key, pseudonymise
 from mats_eval.data.programdata import ProgramData
 from mats_eval.data.schema import FILE_LEVEL, TABLES, TableSpec, Violation, check_cross_table, finalize, parse_table
-
-_HASH_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path | str) -> str:
-    """Hex sha256 of a file's bytes, read in chunks so large tables stay cheap."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 @contextmanager
 def atomic_folder(out: Path | str, force: bool = False) -> Iterator[Path]:
@@ -94,7 +83,7 @@ def _replace_folder(new: Path, out: Path) -> None:
 
 
 def load(path: Path | str) -> ProgramData:
-    """Read, validate and pseudonymise a dataset folder (DATA_CONTRACT.md §1-§3).
+    """Read, validate and pseudonymise a dataset folder (the contract: data/README.md).
 
     Every violation in every file is collected before raising one
     `ValidationError`, so a data owner fixes their export in one round. Files are

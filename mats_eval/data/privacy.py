@@ -1,4 +1,4 @@
-"""Keyed pseudonyms for people (DATA_CONTRACT.md §3).
+"""Keyed pseudonyms for people (data/README.md "Privacy").
 
 `scholar_id` and `speaker` are replaced at load time by `HMAC-SHA256(key,
 prefix + value)` cut to a short hex string, so nothing downstream ever holds a

@@ -17,7 +17,7 @@ ARCHETYPES = ("connector", "iterator", "amplifier", "unknown")
 
 @dataclass
 class ProgramData:
-    """Typed tables of one dataset folder (see DATA_CONTRACT.md).
+    """Typed tables of one dataset folder (the contract: data/README.md).
 
     - cohorts: cohort, n_weeks, start_date, session_scale_min/max, retro_scale_min/max
     - scholars: scholar_id (pseudonym), cohort, archetype, stream

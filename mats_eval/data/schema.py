@@ -2,14 +2,15 @@
 
 Input arrives here as tables of *text* cells (one row per data line, the frame
 index holding the line number in the file), so that every problem can be
-reported as `FILE:LINE:COLUMN: message` (DATA_CONTRACT.md §2). The steps are:
+reported as `FILE:LINE:COLUMN: message` (the contract: data/README.md). The steps are:
 
 1. `parse_table`: check required columns and blank cells, parse each cell to its
-   type (int, float, ISO date, 0/1), then run a pandera schema for the static
-   value rules (enums, fixed ranges). Every failure becomes a `Violation`.
+   type (int, float, ISO date, 0/1), then run pandera schemas for the static
+   value rules (enums, fixed ranges) and the unique keys. Every failure becomes
+   a `Violation`.
 2. `check_cross_table`: references between tables, cohort-dependent ranges
-   (week within n_weeks, ratings within the cohort's scale), duplicate keys,
-   and ratings from pairs recorded as not attended, in plain pandas.
+   (week within n_weeks, ratings within the cohort's scale) and ratings from
+   pairs recorded as not attended, in plain pandas.
 
 Nothing here reads or writes files; `mats_eval.data.io` does that.
 """
@@ -229,7 +230,7 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 
-# Ids whose values never go into a message (DATA_CONTRACT.md §3): the line number locates them.
+# Ids whose values never go into a message (data/README.md "Privacy"): the line number locates them.
 PRIVATE_COLUMNS = frozenset({"scholar_id", "speaker"})
 
 
@@ -304,17 +305,19 @@ def _is_int_like(value: object) -> bool:
 
 
 def _check_unique_keys(table: Table) -> None:
-    """Report every repeat of a key; the first occurrence is taken as the real row."""
+    """Report every repeat of a key (pandera's uniqueness check); the first occurrence is taken as the real row."""
     for key in table.spec.unique:
-        keyed = table.frame[list(key)].dropna()
-        first_line: dict[tuple, int] = {}
-        label = " and ".join(key)
-        for line, row in zip(keyed.index, keyed.itertuples(index=False, name=None)):
-            if row not in first_line:
-                first_line[row] = line
-                continue
-            what = label if set(key) & PRIVATE_COLUMNS else f"{label} {', '.join(map(shown, row))}"
-            table.violation(line, key[-1], f"duplicate {what} (first on line {first_line[row]})")
+        keyed = table.frame[list(key)].dropna()  # a blank or unparseable key cell is reported already
+        try:
+            pa.DataFrameSchema(unique=list(key), report_duplicates="exclude_first").validate(keyed, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            # pandera names the repeated rows (one failure case per key column); not where the key came first
+            first_line = keyed.index.to_series().groupby([keyed[c] for c in key]).transform("first")
+            label = " and ".join(key)
+            for line in sorted(set(exc.failure_cases["index"])):
+                row = tuple(keyed.loc[line])
+                what = label if set(key) & PRIVATE_COLUMNS else f"{label} {', '.join(map(shown, row))}"
+                table.violation(line, key[-1], f"duplicate {what} (first on line {first_line[line]})")
 
 
 # --------------------------------------------------------------------------- across tables

@@ -1,24 +1,28 @@
 """The diagnostics gate: is a posterior sample good enough to report?
 
-Rules (DESIGN.md "Trust"): max R-hat ≤ 1.01, min bulk and tail ESS ≥ 400 over
-every posterior variable element, zero divergent transitions (counted from
-sample_stats ourselves), and E-BFMI ≥ 0.3 in every chain.
+Rules (thresholds in mats_eval.constants; README.md "Models"): max rank-normalised
+split R-hat ≤ RHAT_MAX, min bulk and tail ESS ≥ ESS_MIN over every posterior
+variable element, zero divergent transitions (counted from sample_stats
+ourselves), and E-BFMI ≥ BFMI_MIN in every chain. R-hat, ESS and E-BFMI are
+arviz-stats'. `arviz_stats.diagnose` is not used for the verdict: its ESS rule
+is 100 per chain plus an ESS/N ratio, it also fails on tree depth, and it does
+not say which element is worst.
 """
 from __future__ import annotations
 
-import json
 import math
 
-import arviz as az
+import arviz_stats as azs
 import numpy as np
 
-RHAT_MAX = 1.01
-ESS_MIN = 400
-BFMI_MIN = 0.3
+from mats_eval.constants import BFMI_MIN, ESS_MIN, RHAT_MAX
 
 
 def _extreme(tree, how: str) -> tuple[float, str]:
-    """(value, 'var[index]') of the max or min element over all variables of an arviz result."""
+    """(value, 'var[index]') of the max or min element over all variables of an arviz result.
+
+    Hand-written because arviz-stats returns the per-element values but not where the worst one is.
+    """
     ds = tree.to_dataset() if hasattr(tree, "to_dataset") else tree
     best, where = (-math.inf if how == "max" else math.inf), ""
     for name, da in ds.data_vars.items():
@@ -43,18 +47,15 @@ def count_divergences(idata) -> int:
 
 
 def bfmi_per_chain(idata) -> list[float]:
-    """E-BFMI = Σ(E_t − E_{t−1})² / Σ(E_t − Ē)² per chain (low values: poor energy exploration)."""
-    energy = np.asarray(idata["sample_stats"]["energy"].values, dtype=float)
-    num = np.square(np.diff(energy, axis=1)).sum(axis=1)
-    den = np.square(energy - energy.mean(axis=1, keepdims=True)).sum(axis=1)
-    return [float(x) for x in num / den]
+    """E-BFMI per chain (arviz-stats): Σ(E_t − E_{t−1})² / Σ(E_t − Ē)²; low values: poor energy exploration."""
+    return [float(x) for x in np.ravel(azs.bfmi(idata)["energy"].values)]
 
 
 def diagnose(idata, var_names: list[str] | None = None) -> dict:
     """The gate's numbers and verdict: {rhat_max, ess_bulk_min, ess_tail_min, divergences, bfmi, passed, failures}."""
-    rhat, rhat_at = _extreme(az.rhat(idata, var_names=var_names), "max")
-    ess_bulk, bulk_at = _extreme(az.ess(idata, var_names=var_names, method="bulk"), "min")
-    ess_tail, tail_at = _extreme(az.ess(idata, var_names=var_names, method="tail"), "min")
+    rhat, rhat_at = _extreme(azs.rhat(idata, var_names=var_names), "max")
+    ess_bulk, bulk_at = _extreme(azs.ess(idata, var_names=var_names, method="bulk"), "min")
+    ess_tail, tail_at = _extreme(azs.ess(idata, var_names=var_names, method="tail"), "min")
     divergences = count_divergences(idata)
     bfmi = bfmi_per_chain(idata)
     stats = idata["sample_stats"]
@@ -100,10 +101,6 @@ def advice(diag: dict) -> str:
     if "divergent" in text or "BFMI" in text:
         tips.append("a higher --target-accept (e.g. 0.98) and longer tuning; check priors of group sds")
     return "try " + "; ".join(tips) if tips else ""
-
-
-def to_json(diag: dict) -> str:
-    return json.dumps(diag, indent=2, sort_keys=True)
 
 
 __all__ = ["diagnose", "count_divergences", "bfmi_per_chain", "advice", "RHAT_MAX", "ESS_MIN", "BFMI_MIN"]

@@ -1,4 +1,4 @@
-"""atomic_folder (a folder appears whole or not at all), sha256_file, and load's bookkeeping."""
+"""atomic_folder (a folder appears whole or not at all) and load's bookkeeping (input hashes, source)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +8,7 @@ import pytest
 import mats_eval
 from datasets import write_valid_dataset
 from mats_eval.errors import UsageError
-from mats_eval.data.io import atomic_folder, sha256_file
+from mats_eval.data.io import atomic_folder
 
 
 def test_atomic_folder_appears_on_clean_exit(tmp_path):
@@ -61,18 +61,12 @@ def test_atomic_folder_force_keeps_old_on_error(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
-def test_sha256_file(tmp_path):
-    path = tmp_path / "x.bin"
-    path.write_bytes(b"abc" * 1000)
-    assert sha256_file(path) == hashlib.sha256(b"abc" * 1000).hexdigest()
-
-
 def test_load_records_hashes_and_source(tmp_path):
     folder = tmp_path / "d"
     write_valid_dataset(folder)
     data = mats_eval.load(folder)
     assert data.source == folder
-    assert data.input_hashes == {p.name: sha256_file(p) for p in folder.glob("*.csv")}
+    assert data.input_hashes == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.csv")}
 
 
 def test_load_of_a_missing_folder_is_a_usage_error(tmp_path):

@@ -294,6 +294,23 @@ def test_duplicate_key_reported_on_the_repeat(dataset, stem, key_column):
     assert "duplicate" in output and "first on line 2" in output
 
 
+def test_every_repeat_of_a_key_is_reported_with_its_first_line(dataset):
+    sessions = read_table(dataset, "sessions")
+    first, second = sessions.iloc[0].to_dict(), sessions.iloc[1].to_dict()
+    lines = [append_row(dataset, "sessions", row) for row in (first, second, first)]
+    output = assert_invalid(dataset, *(f"sessions.csv:{line}:session_id" for line in lines))
+    assert output.count("duplicate session_id") == 3
+    assert f"sessions.csv:{lines[1]}:session_id: duplicate session_id {first['session_id']!r}" not in output
+    assert "(first on line 3)" in output and output.count("(first on line 2)") == 2
+
+
+def test_duplicate_private_key_names_no_id(dataset):
+    row = read_table(dataset, "scholars").iloc[0].to_dict()
+    line = append_row(dataset, "scholars", row)
+    output = assert_invalid(dataset, f"scholars.csv:{line}:scholar_id")
+    assert "duplicate scholar_id (first on line 2)" in output and row["scholar_id"] not in output
+
+
 def test_rating_from_pair_recorded_absent(dataset):
     attendance = read_table(dataset, "attendance")
     absent = attendance[attendance["attended"] == "0"].iloc[0]

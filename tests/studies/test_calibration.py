@@ -37,8 +37,14 @@ def test_exact_posterior_gives_uniform_ranks():
 def test_wrong_posterior_is_detected(bias, scale):
     ranks = conjugate_ranks(1000, bias=bias, scale=scale)
     _, p_chi2 = chi_square_uniformity(ranks, L + 1)
-    _, p_ecdf = ecdf_uniformity(ranks, L + 1, sims=500)
+    _, p_ecdf = ecdf_uniformity(ranks, L + 1)
     assert p_chi2 < 0.001 and p_ecdf < 0.01
+
+
+def test_ecdf_deviation_is_the_largest_gap_to_the_uniform_cdf():
+    ranks = np.array([0, 0, 0, 3])  # n_ranks = 4: F̂ = (3/4, 3/4, 3/4, 1) against (1/4, 1/2, 3/4, 1)
+    deviation, p = ecdf_uniformity(ranks, 4)
+    assert deviation == pytest.approx(0.5) and 0 <= p <= 1
 
 
 def test_rank_counts_draws_below_truth():
@@ -54,6 +60,7 @@ def test_thin_spreads_over_chains():
     kept = thin(draws, 100)
     assert len(kept) == 100 and len(set(kept)) == 100
     assert (kept < 500).sum() == 50  # half from each chain
+    assert list(thin(draws, 4)) == [0, 500, 250, 750]  # every 250th draw of each chain, chains interleaved
     with pytest.raises(ValueError):
         thin(draws, 2000)
 
@@ -68,6 +75,16 @@ def test_uneven_bins_have_exact_expected_counts():
 def test_wilson_interval_brackets_share():
     lo, hi = wilson_interval(90, 100)
     assert lo < 0.9 < hi and 0.8 < lo and hi < 0.96
+
+
+@pytest.mark.parametrize("successes, n", [(0, 1), (0, 20), (3, 20), (90, 100), (100, 100), (417, 1000)])
+def test_wilson_interval_is_the_closed_form(successes, n):
+    z, p = 1.96, successes / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    lo, hi = wilson_interval(successes, n)
+    assert abs(lo - max(centre - half, 0.0)) < 1e-12 and abs(hi - min(centre + half, 1.0)) < 1e-12
+    assert np.isnan(wilson_interval(0, 0)).all()
 
 
 @pytest.mark.slow
