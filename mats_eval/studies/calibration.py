@@ -6,9 +6,11 @@ SBC (Talts et al. 2018), for one registered model and a FIXED small design:
 if the sampler and model are right, r is uniform on {0..L} for every scalar θ, and
 for every contract estimand g(θ) (ranked as "estimand:<name>").
 Each replication is one task of a study (studies.run_study), seeded by its key.
-Uniformity per parameter: a chi-square test over B equal bins of rank values and
-the ECDF test (max |F̂(u) − u| over the rank grid, its p-value simulated under
-uniform ranks, as in Säilynoja et al. 2022's simultaneous bands).
+Uniformity per parameter: a chi-square test over B equal bins of rank values (scipy) and
+arviz-stats' ECDF-PIT uniformity test (`pot_c`, Tesso & Vehtari 2026; what arviz_plots'
+plot_ecdf_pit reports for SBC) on randomised PIT values u = (r + V)/(L + 1), V ~ U(0, 1),
+which are exactly U(0, 1) when r is uniform: midpoint PITs (r + ½)/(L + 1) tie, and with
+many replications the test then rejects too often.
 
 With nutpie, a worker compiles the observed model once per (model, design) and
 swaps in each replication's data (nutpie's `with_data` on a shared variable):
@@ -29,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from arviz_stats.base import array_stats
 from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from mats_eval.constants import INTERVAL_PROB as HDI_PROB
 from mats_eval.estimands.summary import equal_tailed
@@ -44,15 +48,16 @@ COVERAGE_SCENARIOS = ("null", "identified", "selection", "confounded", "mats-his
 # --- ranks and uniformity ---------------------------------------------------------
 
 def thin(draws: np.ndarray, n_keep: int) -> np.ndarray:
-    """n_keep draws spread evenly over (chain, draw): every k-th draw of each chain, k = ⌊C·D / n_keep⌋."""
+    """n_keep draws spread evenly over (chain, draw): every k-th draw of each chain (arviz-stats' thin),
+    k = ⌊C·D / n_keep⌋, chains interleaved and cut to n_keep (the library keeps whole chains)."""
     draws = np.asarray(draws, dtype=float)
     draws = draws.reshape(1, -1) if draws.ndim == 1 else draws.reshape(draws.shape[0], -1)
     chains, per_chain = draws.shape
     if chains * per_chain < n_keep:
         raise ValueError(f"need at least {n_keep} draws to thin to, got {chains * per_chain}")
     step = max((chains * per_chain) // n_keep, 1)
-    kept = draws[:, ::step].T.reshape(-1)  # interleave chains
-    return kept[:n_keep]
+    kept = array_stats.thin(draws, factor=step, chain_axis=0, draw_axis=1)
+    return kept.T.reshape(-1)[:n_keep]
 
 
 def rank_of_truth(truth: float, draws: np.ndarray, rng: np.random.Generator | None = None) -> int:
@@ -68,31 +73,27 @@ def rank_of_truth(truth: float, draws: np.ndarray, rng: np.random.Generator | No
 def chi_square_uniformity(ranks, n_ranks: int, bins: int = 10) -> tuple[float, float]:
     """(χ², p) of ranks in 0..n_ranks−1 against the discrete uniform, over `bins` bins of rank values.
 
-    Bin b holds ranks r with ⌊r·B / n_ranks⌋ = b; expected count = N · |bin b| / n_ranks.
+    Bin b holds ranks r with ⌊r·B / n_ranks⌋ = b; expected count = N · |bin b| / n_ranks (bins may
+    hold unequal numbers of rank values, so the expected counts are ours; the test is scipy's).
     """
     ranks = np.asarray(ranks, dtype=int)
     bins = min(bins, n_ranks)
     bin_of = np.arange(n_ranks) * bins // n_ranks
     expected = np.bincount(bin_of, minlength=bins) * len(ranks) / n_ranks
     observed = np.bincount(bin_of[ranks], minlength=bins)
-    chi2 = float(((observed - expected) ** 2 / expected).sum())
-    return chi2, float(stats.chi2.sf(chi2, bins - 1))
+    chi2, p = stats.chisquare(observed, expected)
+    return float(chi2), float(p)
 
 
-def ecdf_deviation(ranks, n_ranks: int) -> float:
-    """max_k |F̂(k) − (k+1)/n_ranks| over k = 0..n_ranks−1: the ECDF of the ranks against the uniform's CDF."""
+def ecdf_uniformity(ranks, n_ranks: int, seed: int = 0) -> tuple[float, float]:
+    """(deviation, p): max_k |F̂(k) − (k+1)/n_ranks|, the ECDF of the ranks against the uniform's CDF,
+    and the p-value of arviz-stats' `pot_c` uniformity test on randomised PITs (r + V)/n_ranks."""
     ranks = np.asarray(ranks, dtype=int)
-    counts = np.bincount(ranks, minlength=n_ranks)
-    ecdf = np.cumsum(counts) / len(ranks)
-    return float(np.abs(ecdf - np.arange(1, n_ranks + 1) / n_ranks).max())
-
-
-def ecdf_uniformity(ranks, n_ranks: int, sims: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """(deviation, p): p = share of `sims` uniform rank samples of the same size deviating at least as much."""
-    observed = ecdf_deviation(ranks, n_ranks)
-    rng = np.random.default_rng(seed)
-    null = np.array([ecdf_deviation(rng.integers(0, n_ranks, len(ranks)), n_ranks) for _ in range(sims)])
-    return observed, float((1 + (null >= observed - 1e-12).sum()) / (sims + 1))
+    # the PIT-ECDF at k/n_ranks of midpoint PITs is F̂(k − 1) − k/n_ranks: exactly our deviation
+    _, delta = array_stats.ecdf((ranks + 0.5) / n_ranks, npoints=n_ranks + 1, pit=True)
+    pit = (ranks + np.random.default_rng(seed).uniform(size=len(ranks))) / n_ranks
+    p_value, _, _ = array_stats.uniformity_test(pit, method="pot_c")
+    return float(np.abs(delta).max()), float(p_value)
 
 
 def uniformity_table(ranks: pd.DataFrame, n_ranks: int, bins: int = 10, alpha: float = 0.01) -> pd.DataFrame:
@@ -315,16 +316,14 @@ def ranks_table(records: list[dict]) -> pd.DataFrame:
 
 def plot_rank_histograms(ranks: pd.DataFrame, n_ranks: int, path: Path, title: str = "", bins: int = 10) -> Path:
     """One panel per parameter: rank histogram with the 99% band of a uniform bin count (Binomial(N, 1/B))."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: a library does not choose the caller's backend
 
     names = list(ranks.columns)
     cols = min(4, max(len(names), 1))
     rows = max(int(np.ceil(len(names) / cols)), 1)
     # constrained layout leaves room for the suptitle (tight_layout let it overlap the first row)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(3.2 * cols, 2.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     bin_of = np.arange(n_ranks) * bins // n_ranks
     for ax, name in zip(axes.flat, names):
         r = ranks[name].dropna().astype(int).to_numpy()
@@ -341,7 +340,6 @@ def plot_rank_histograms(ranks: pd.DataFrame, n_ranks: int, path: Path, title: s
     fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -394,14 +392,12 @@ def coverage_records_table(records: list[dict]) -> pd.DataFrame:
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson 95% interval for a binomial share: (p̂ + z²/2n ± z·√(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n)."""
+    """Wilson interval for a binomial share (statsmodels), z = 1.96 for 95%:
+    (p̂ + z²/2n ± z·√(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n), clipped to [0, 1]."""
     if n == 0:
         return float("nan"), float("nan")
-    p = successes / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    # clipped: at 0 or n successes the bounds fall a rounding error outside [0, 1]
-    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+    low, high = proportion_confint(successes, n, alpha=2 * stats.norm.sf(z), method="wilson")
+    return float(low), float(high)
 
 
 def coverage_summary(long: pd.DataFrame) -> pd.DataFrame:
@@ -419,12 +415,6 @@ def coverage_summary(long: pd.DataFrame) -> pd.DataFrame:
                      "coverage_eti": (float(g["covered_eti"].astype(bool).mean())
                                       if "covered_eti" in g and g["covered_eti"].notna().all() else np.nan)})
     return pd.DataFrame(rows)
-
-
-FALSE_POSITIVE_RULES = {
-    "hdi90_excludes_0": "the 90% HDI excludes 0",
-    "two_sided_5pct": "P(effect > 0) < 0.025 or > 0.975",
-}
 
 
 def false_positive_rate(long: pd.DataFrame, estimands=POLICY_ESTIMANDS) -> pd.DataFrame:
@@ -488,14 +478,12 @@ def write_coverage(records: list[dict], out: Path | str) -> CoverageResult:
 
 def plot_coverage(summary: pd.DataFrame, path: Path) -> Path:
     """Coverage per estimand (one marker per scenario, Wilson intervals) against the 85–95% goal band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     estimands = sorted(summary["estimand"].unique())
     scenarios = sorted(summary["scenario"].unique())
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(estimands) + 1.5))
+    fig = Figure(figsize=(7, 0.45 * len(estimands) + 1.5))
+    ax = fig.subplots()
     ax.axvspan(0.85, 0.95, color="0.9", zorder=0)
     ax.axvline(HDI_PROB, color="0.5", lw=0.8)
     for j, scenario in enumerate(scenarios):
@@ -511,5 +499,4 @@ def plot_coverage(summary: pd.DataFrame, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
