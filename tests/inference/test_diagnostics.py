@@ -1,0 +1,73 @@
+"""The diagnostics gate on hand-made samples whose verdict is known (no fit needed)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mats_eval.constants import BFMI_MIN, ESS_MIN, RHAT_MAX
+from mats_eval.inference.diagnostics import advice, bfmi_per_chain, count_divergences, diagnose
+
+CHAINS, DRAWS = 4, 1000
+
+
+def sample(shift_chain: float = 0.0, divergent: int = 0, energy_walk: bool = False, seed: int = 0) -> xr.DataTree:
+    """iid N(0, 1) draws of a scalar `a` and a vector `b[k]`, with optional faults:
+    chain 0 of b[y] shifted (R-hat), `divergent` divergences, a random-walk energy (low E-BFMI)."""
+    rng = np.random.default_rng(seed)
+    b = rng.normal(size=(CHAINS, DRAWS, 3))
+    b[0, :, 1] += shift_chain
+    energy = rng.normal(size=(CHAINS, DRAWS))
+    if energy_walk:
+        energy = energy.cumsum(axis=1)
+    diverging = np.zeros((CHAINS, DRAWS), bool)
+    diverging.flat[:divergent] = True
+    coords = {"chain": np.arange(CHAINS), "draw": np.arange(DRAWS)}
+    posterior = xr.Dataset({"a": (("chain", "draw"), rng.normal(size=(CHAINS, DRAWS))),
+                            "b": (("chain", "draw", "k"), b)}, coords={**coords, "k": ["x", "y", "z"]})
+    stats = xr.Dataset({"energy": (("chain", "draw"), energy), "diverging": (("chain", "draw"), diverging)},
+                       coords=coords)
+    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+
+
+def test_a_clean_sample_passes_with_every_key_the_report_reads():
+    diag = diagnose(sample())
+    assert diag["passed"] and diag["failures"] == []
+    assert diag["rhat_max"] <= RHAT_MAX and min(diag["ess_bulk_min"], diag["ess_tail_min"]) >= ESS_MIN
+    assert diag["divergences"] == 0 and len(diag["bfmi"]) == CHAINS and diag["bfmi_min"] >= BFMI_MIN
+    assert diag["draws_total"] == CHAINS * DRAWS
+    assert diag["thresholds"] == {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN, "bfmi_min": BFMI_MIN, "divergences": 0}
+    assert {"rhat_max_parameter", "ess_bulk_min_parameter", "ess_tail_min_parameter"} <= set(diag)
+    assert advice(diag) == ""
+
+
+def test_a_shifted_chain_fails_r_hat_and_names_the_element():
+    diag = diagnose(sample(shift_chain=1.0))
+    assert not diag["passed"] and diag["rhat_max"] > RHAT_MAX and diag["rhat_max_parameter"] == "b[y]"
+    assert any(f.startswith("R-hat") and "(b[y])" in f for f in diag["failures"])
+    assert "more draws" in advice(diag)
+
+
+def test_divergences_are_counted_and_fail_the_gate():
+    tree = sample(divergent=3)
+    assert count_divergences(tree) == 3
+    diag = diagnose(tree)
+    assert diag["divergences"] == 3 and "3 divergent transition(s)" in diag["failures"]
+    assert "target-accept" in advice(diag)
+
+
+def test_e_bfmi_is_the_energy_ratio_per_chain_and_gates():
+    tree = sample(energy_walk=True)
+    energy = tree["sample_stats"]["energy"].values
+    by_hand = np.square(np.diff(energy, axis=1)).sum(axis=1) / np.square(
+        energy - energy.mean(axis=1, keepdims=True)).sum(axis=1)
+    assert bfmi_per_chain(tree) == pytest.approx(by_hand, rel=1e-12)
+    diag = diagnose(tree)
+    assert diag["bfmi_min"] < BFMI_MIN and any("E-BFMI" in f for f in diag["failures"])
+
+
+def test_too_few_draws_fail_on_ess():
+    tree = sample()
+    short = xr.DataTree.from_dict({g: tree[g].to_dataset().isel(draw=slice(0, 50)) for g in tree.children})
+    diag = diagnose(short)
+    assert not diag["passed"] and any("bulk ESS" in f for f in diag["failures"])
