@@ -18,11 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import sys
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -89,15 +87,3 @@ def pseudonymise(values: pd.Series, key: bytes, prefix: str) -> pd.Series:
     if len(set(mapping.values())) != len(mapping):
         raise MatsEvalError(f"pseudonym collision among {len(mapping)} {prefix!r} ids; use another key")
     return values.map(mapping).astype(values.dtype) if len(values) else values
-
-
-def scrub(text: str, raw_ids: Iterable[object]) -> list[str]:
-    """The raw ids that occur in `text` as whole tokens (an empty list means no leak).
-
-    Whole tokens, so an id like `s1` is not "found" inside `s10` or a hex pseudonym.
-    """
-    leaks = []
-    for raw in {str(r) for r in raw_ids if str(r).strip()}:
-        if re.search(rf"(?<![\w]){re.escape(raw)}(?![\w])", text):
-            leaks.append(raw)
-    return sorted(leaks)

@@ -35,7 +35,7 @@ from arviz_stats.base import array_stats
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from mats_eval.constants import INTERVAL_PROB as HDI_PROB
+from mats_eval.constants import INTERVAL_PROB
 from mats_eval.estimands.summary import equal_tailed
 from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER
 from mats_eval.studies.runner import ok_results, run_study, task_seed
@@ -485,7 +485,7 @@ def plot_coverage(summary: pd.DataFrame, path: Path) -> Path:
     fig = Figure(figsize=(7, 0.45 * len(estimands) + 1.5))
     ax = fig.subplots()
     ax.axvspan(0.85, 0.95, color="0.9", zorder=0)
-    ax.axvline(HDI_PROB, color="0.5", lw=0.8)
+    ax.axvline(INTERVAL_PROB, color="0.5", lw=0.8)
     for j, scenario in enumerate(scenarios):
         s = summary[summary["scenario"] == scenario].set_index("estimand").reindex(estimands)
         y = np.arange(len(estimands)) + (j - (len(scenarios) - 1) / 2) * 0.12

@@ -1,12 +1,21 @@
 """Pseudonyms: keyed, stable per key, different across keys, and no raw id survives loading."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import mats_eval
 from datasets import SPEAKERS, build_valid_tables, write_valid_dataset
 from mats_eval.data import privacy
-from mats_eval.data.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX, load_key, pseudonym, scrub
+from mats_eval.data.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX, load_key, pseudonym
+
+
+def scrub(text: str, raw_ids) -> list[str]:
+    """The raw ids that occur in `text` as whole tokens (an empty list means no leak): `s1` is not
+    "found" inside `s10` or a hex pseudonym."""
+    return sorted(raw for raw in {str(r) for r in raw_ids if str(r).strip()}
+                  if re.search(rf"(?<!\w){re.escape(raw)}(?!\w)", text))
 
 
 def test_pseudonym_is_stable_for_a_key_and_differs_across_keys():
