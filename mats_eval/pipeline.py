@@ -1,7 +1,7 @@
 """The whole job in one call: validate → fit → effects → decisions → report.
 
-    run(dataset, out) writes  out/run/    (the contract's run folder)
-                              out/report/ (report.html, report.md, figures)
+    run(dataset, out) writes  out/run/    (the contract's run folder, plans.csv included)
+                              out/report/ (report.html, report.md, figures, built from out/run/ alone)
 atomically: `out` appears whole or not at all, also when the fit fails the
 diagnostics gate (then it is written, marked unreliable, and the caller is told).
 """
@@ -45,7 +45,8 @@ def run(
     """Validate `dataset`, fit (joint model by default), write run folder and report under `out`.
 
     `plans` is a plans YAML (default: analyses/plans/example.yaml when it exists;
-    pass False-y path "" to skip plans). `fit_options` go to `mats_eval.fit.fit`.
+    pass "" to skip plans), evaluated at fit time into the run folder. `fit_options` go to
+    `mats_eval.inference.fitting.fit`.
     """
     from mats_eval.inference.fitting import fit
     from mats_eval.data.io import atomic_folder, load
@@ -61,10 +62,10 @@ def run(
                    f"{len(data.attendance)} attendance rows")
     with atomic_folder(out, force=force) as tmp:
         _say(progress, f"fitting the {fit_options.get('model', 'default')} model (first run compiles, ~1 min)")
-        result = fit(data, out=tmp / "run", progress=progress, **fit_options)
+        result = fit(data, out=tmp / "run", progress=progress, plans=plans_path, **fit_options)
         _say(progress, "diagnostics gate " + ("passed" if result.reliable else "FAILED: results marked unreliable"))
         _say(progress, "building the report")
-        build_report(tmp / "run", tmp / "report", data=data, plans_path=plans_path)
+        build_report(tmp / "run", tmp / "report")  # from the run folder alone (plans included)
     return PipelineResult(out=out, run_dir=out / "run", report_html=out / "report" / "report.html", fit=result)
 
 

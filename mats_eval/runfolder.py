@@ -1,11 +1,35 @@
-"""Run folders (DATA_CONTRACT.md §4): FitResult, writing it atomically, reading it back.
+"""Run folders (README.md "What goes in, what comes out"): FitResult, writing it atomically, reading it back.
 
-A run folder holds manifest.json, posterior.nc, summary.csv, effects.csv and
-diagnostics.json. It is written through io.atomic_folder, so it appears whole
-or not at all. summary.csv has one row per element of every population-level
-parameter (fixed effects, group sds, kind/cohort/scale vectors, cutpoints); the
-raw `_z` vectors and per-scholar/session/speaker effects stay in posterior.nc
-only (they are many, and per-person summaries do not belong in a table).
+A run folder is the single source of truth of a fit: everything the report and
+the decisions show is computed once, when the run is made, and stored here;
+they never reload the dataset or re-derive parameters from posterior.nc.
+
+Required (RUN_FILES, the contract): manifest.json, posterior.nc, summary.csv,
+effects.csv, diagnostics.json.
+Written by every fit (REFERENCE_FILE):
+- reference.json: where the estimands are evaluated (Reference.to_dict()).
+Written when the fit could compute them (OPTIONAL_TABLES, `<name>.csv`):
+- volume_curve.csv: U(V) over the volume grid, from the very draws and grid
+  whose per-draw argmax is the optimal_sessions_per_week row of effects.csv
+  (models with attendance and ratings);
+- attendance_curve.csv: expected optional attendance per week of a new cohort
+  at the reference kind and volume (models with attendance);
+- crosscheck.csv, loo.csv, loo_pointwise.csv (fit(..., checks=True));
+- prior_sensitivity.csv (policy effect not identified within cohorts);
+- plans.csv, plans_by_week.csv (the run was made with a plans file).
+And:
+- decision_draws.nc: canonical parameter draws per session kind (one netCDF
+  group per kind), thinned to DECISION_DRAWS; the plan comparison evaluates
+  plans from them (models with attendance and ratings);
+- observed/: aggregated data tables for the report's figures (data/observed.py:
+  no ids, groups under MIN_SCHOLARS scholars suppressed);
+- checks/: predictive check tables and figures.
+
+The folder is written through io.atomic_folder, so it appears whole or not at
+all. summary.csv has one row per element of every population-level parameter
+(fixed effects, group sds, kind/cohort/scale vectors, cutpoints); the raw `_z`
+vectors and per-scholar/session/speaker effects stay in posterior.nc only
+(they are many, and per-person summaries do not belong in a table).
 """
 from __future__ import annotations
 
@@ -19,15 +43,17 @@ import pandas as pd
 import xarray as xr
 
 from mats_eval.constants import INTERVAL_PROB
+from mats_eval.data.reference import Reference
 from mats_eval.errors import UsageError
 
 SUMMARY_COLUMNS = ["parameter", "mean", "sd", "hdi_low", "hdi_high", "ess_bulk", "ess_tail", "r_hat"]
 RUN_FILES = ("manifest.json", "posterior.nc", "summary.csv", "effects.csv", "diagnostics.json")
-# Written when the fit computed them (fit(..., checks=True), the default):
-# crosscheck.csv (statsmodels cross-checks), loo.csv and loo_pointwise.csv (PSIS-LOO),
-# volume_curve.csv (models with attendance and ratings), prior_sensitivity.csv (when the
-# policy effect is not identified within cohorts) and checks/ (predictive checks).
-OPTIONAL_TABLES = ("crosscheck", "loo", "loo_pointwise", "volume_curve", "prior_sensitivity")
+REFERENCE_FILE = "reference.json"
+OPTIONAL_TABLES = ("crosscheck", "loo", "loo_pointwise", "volume_curve", "attendance_curve", "prior_sensitivity",
+                   "plans", "plans_by_week")
+DECISION_DRAWS_FILE = "decision_draws.nc"
+OBSERVED_DIR = "observed"
+CHECKS_DIR = "checks"
 _PER_UNIT_DIMS = {"scholar", "session", "speaker", "attendance_obs", "rating_obs", "retro_obs"}
 
 
@@ -46,8 +72,15 @@ class FitResult:
     loo: pd.DataFrame | None = None
     loo_pointwise: pd.DataFrame | None = None
     volume_curve: pd.DataFrame | None = None
+    attendance_curve: pd.DataFrame | None = None
     prior_sensitivity: pd.DataFrame | None = None
+    plans: pd.DataFrame | None = None
+    plans_by_week: pd.DataFrame | None = None
     checks: dict | None = None  # {table name: DataFrame} of predictive checks (ppc.check_tables)
+    reference: Reference | None = None
+    # {kind: {canonical name: draws}}: what decisions.plans evaluates plans from
+    decision_draws: dict | None = None
+    observed: dict | None = None  # {table name: DataFrame} of observed/ (data.observed.observed_tables)
     # {estimand: draws} behind `effects` (effects.estimand_draws), for other summaries
     # of the same draws (an equal-tailed interval); from a fit in this session only, not stored
     estimand_draws: dict | None = None
@@ -112,31 +145,50 @@ def write_run(result: FitResult, out: Path | str, force: bool = False) -> Path:
         result.effects.to_csv(tmp / "effects.csv", index=False)
         (tmp / "diagnostics.json").write_text(json.dumps(_jsonable(result.diagnostics), indent=2, sort_keys=True))
         (tmp / "manifest.json").write_text(json.dumps(_jsonable(result.manifest), indent=2, sort_keys=True))
+        if result.reference is not None:
+            (tmp / REFERENCE_FILE).write_text(json.dumps(result.reference.to_dict(), indent=2))
         for name in OPTIONAL_TABLES:
             table = getattr(result, name)
             if table is not None:
                 table.to_csv(tmp / f"{name}.csv", index=False)
+        if result.decision_draws:
+            write_decision_draws(result.decision_draws, tmp / DECISION_DRAWS_FILE)
+        if result.observed:
+            (tmp / OBSERVED_DIR).mkdir()
+            for name, table in result.observed.items():
+                table.to_csv(tmp / OBSERVED_DIR / f"{name}.csv", index=False)
         if result.checks:
             from mats_eval.checks.predictive import write_checks
 
-            write_checks(result.checks, tmp / "checks")
+            write_checks(result.checks, tmp / CHECKS_DIR)
     result.path = out
     return out
 
 
-def load_run(path: Path | str) -> FitResult:
-    """Read a run folder back into a FitResult (posterior loaded into memory, file closed)."""
+def load_run(path: Path | str, posterior: bool = True) -> FitResult:
+    """Read a run folder back into a FitResult (files loaded into memory and closed).
+
+    posterior=False leaves posterior.nc unopened (and not required): FitResult.idata
+    is None. The report and the decisions read a run this way.
+    """
     path = Path(path)
-    missing = [f for f in RUN_FILES if not (path / f).is_file()]
+    required = [f for f in RUN_FILES if posterior or f != "posterior.nc"]
+    missing = [f for f in required if not (path / f).is_file()]
     if missing:
         raise UsageError(f"{path} is not a complete run folder (missing {', '.join(missing)})")
-    idata = read_posterior(path / "posterior.nc")
     optional = {name: pd.read_csv(path / f"{name}.csv")
                 for name in OPTIONAL_TABLES if (path / f"{name}.csv").is_file()}
-    if (path / "checks").is_dir():
-        optional["checks"] = {f.stem: pd.read_csv(f) for f in sorted((path / "checks").glob("*.csv"))}
+    if (path / CHECKS_DIR).is_dir():
+        optional["checks"] = {f.stem: pd.read_csv(f) for f in sorted((path / CHECKS_DIR).glob("*.csv"))}
+    if (path / OBSERVED_DIR).is_dir():
+        optional["observed"] = {f.stem: pd.read_csv(f, keep_default_na=False, na_values=[""])
+                                for f in sorted((path / OBSERVED_DIR).glob("*.csv"))}
+    if (path / REFERENCE_FILE).is_file():
+        optional["reference"] = read_reference(path / REFERENCE_FILE)
+    if (path / DECISION_DRAWS_FILE).is_file():
+        optional["decision_draws"] = read_decision_draws(path / DECISION_DRAWS_FILE)
     return FitResult(
-        idata=idata,
+        idata=read_posterior(path / "posterior.nc") if posterior else None,
         effects=_read_effects(path / "effects.csv"),
         summary=pd.read_csv(path / "summary.csv"),
         diagnostics=json.loads((path / "diagnostics.json").read_text()),
@@ -144,6 +196,31 @@ def load_run(path: Path | str) -> FitResult:
         path=path,
         **optional,
     )
+
+
+def read_reference(path: Path) -> Reference:
+    """reference.json back into a Reference (JSON lists back into tuples)."""
+    raw = json.loads(Path(path).read_text())
+    return Reference(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
+
+def write_decision_draws(draws_by_kind: dict, path: Path) -> None:
+    """{kind: {name: array (draws, ...)}} -> netCDF, one group per kind, dims draw and <name>_dim_i."""
+    groups = {}
+    for kind, p in draws_by_kind.items():
+        variables = {}
+        for name, values in p.items():
+            values = np.asarray(values, dtype=float)
+            variables[name] = (("draw",) + tuple(f"{name}_dim_{i}" for i in range(values.ndim - 1)), values)
+        groups[kind] = xr.Dataset(variables)
+    xr.DataTree.from_dict(groups).to_netcdf(path)
+
+
+def read_decision_draws(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """decision_draws.nc back into {kind: {canonical name: draws}}."""
+    with xr.open_datatree(path) as tree:
+        return {node.name: {name: np.asarray(da.values) for name, da in node.dataset.data_vars.items()}
+                for node in tree.children.values()}
 
 
 def _read_effects(path: Path) -> pd.DataFrame:

@@ -20,6 +20,9 @@ displaces; with the defaults (1.0, 0.5) a session pays off when its expected
 rating is above the middle of the scale. Across plans, on the same draws:
 P(best) = share of draws in which the plan has the highest U; expected loss =
 E[max_plans U − U_plan] (in valued hours per scholar).
+
+The draws come from the run folder (decision_draws.nc and reference.json, written
+at fit time): `plans_from_run(run_dir, plans_path)`. No PyMC is imported here.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mats_eval.estimands import kernels as estimands
-from mats_eval.estimands.summary import hdi
+from mats_eval.estimands.intervals import hdi
 from mats_eval.errors import UsageError
 from mats_eval.data.programdata import POLICIES, SESSION_KINDS
 
@@ -220,12 +223,13 @@ class PlanComparison:
     sessions), expected_rating (E[rating] averaged over attended sessions),
     valued_hours, attended_hours and mandatory_research_hours (per scholar over
     the programme), utility_mean/hdi_low/hdi_high, prob_best, expected_loss. by_week: plan, week, kind ('all' or a kind),
-    sessions, attendance_mean, attendance_hdi_low/high. utility: draws × plans.
+    sessions, attendance_mean, attendance_hdi_low/high. utility: draws × plans (None when
+    read back from a run folder's plans.csv, which keeps only the summaries).
     """
 
     table: pd.DataFrame
     by_week: pd.DataFrame
-    utility: pd.DataFrame
+    utility: pd.DataFrame | None
     settings: Utility
 
     @property
@@ -393,3 +397,42 @@ def plans_from_params(
     """load_plans(path) then evaluate_plans with the file's utility settings."""
     plans, utility = load_plans(path)
     return evaluate_plans(params_by_kind, plans, ref, utility)
+
+
+# --- plans in the run folder ---------------------------------------------------
+
+_SETTING_COLUMNS = ("value_per_attended_hour", "research_hour_cost")
+
+
+def comparison_tables(comparison: PlanComparison) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(plans.csv, plans_by_week.csv) of a comparison; plans.csv carries the utility settings as columns."""
+    table = comparison.table.assign(**{k: getattr(comparison.settings, k) for k in _SETTING_COLUMNS})
+    return table, comparison.by_week
+
+
+def comparison_from_tables(table: pd.DataFrame, by_week: pd.DataFrame) -> PlanComparison:
+    """A PlanComparison back from plans.csv and plans_by_week.csv (no per-draw utilities)."""
+    settings = Utility(**{k: float(table[k].iloc[0]) for k in _SETTING_COLUMNS})
+    return PlanComparison(table.drop(columns=list(_SETTING_COLUMNS)), by_week, None, settings)
+
+
+def plans_from_run(run_dir: Path | str, plans_path: Path | str | None = None) -> PlanComparison | None:
+    """The plan comparison of a run folder.
+
+    With `plans_path`: that plans file evaluated on the run's decision_draws.nc at its
+    reference.json. Without: the comparison stored at fit time (plans.csv), or None.
+    """
+    from mats_eval.runfolder import (DECISION_DRAWS_FILE, REFERENCE_FILE, read_decision_draws,
+                                     read_reference)
+
+    run_dir = Path(run_dir)
+    if plans_path is None:
+        if not (run_dir / "plans.csv").is_file():
+            return None
+        return comparison_from_tables(pd.read_csv(run_dir / "plans.csv"), pd.read_csv(run_dir / "plans_by_week.csv"))
+    for name in (DECISION_DRAWS_FILE, REFERENCE_FILE):
+        if not (run_dir / name).is_file():
+            raise UsageError(f"{run_dir} has no {name}: plans need a run of a model with attendance and "
+                             "ratings, made by this version of mats_eval")
+    return plans_from_params(read_decision_draws(run_dir / DECISION_DRAWS_FILE), plans_path,
+                             read_reference(run_dir / REFERENCE_FILE))

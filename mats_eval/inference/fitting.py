@@ -2,6 +2,12 @@
 
     fit(data, model) = write_run(gate(sample(MODELS[model](build_design(data)))))
 
+Everything the report and the decisions show is computed here, once, and
+stored in the run folder (runfolder.py lists the files): the reference point,
+the volume and attendance curves, the canonical parameter draws per kind that
+plans are evaluated from, the observed-data tables and, given a plans file,
+the plan comparison.
+
 Sampling is reproducible by `seed` (the same seed, data, sampler and versions
 give the same draws). The gate never hides results: a failing fit is returned
 (and written) with diagnostics["passed"] = False and manifest["reliable"] =
@@ -18,6 +24,8 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pymc as pm
 
 from mats_eval import __version__
@@ -29,6 +37,10 @@ from mats_eval.errors import UsageError
 from mats_eval.models import DEFAULT_MODEL, MODELS, build_model, estimand_draws
 from mats_eval.data.programdata import ProgramData
 from mats_eval.runfolder import FitResult, summary_table, write_run
+from mats_eval.data.reference import Reference
+from mats_eval.decisions.plans import comparison_tables, evaluate_plans, load_plans
+from mats_eval.estimands import kernels, registry
+from mats_eval.estimands.summary import INTERVALS
 from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
 
 # Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's
@@ -107,6 +119,7 @@ def fit(
     target_accept: float | None = None,
     nuts: dict | None = None,
     checks: bool = True,
+    plans: Path | str | None = None,
 ) -> FitResult:
     """Fit `model` to `data` (ProgramData or dataset folder); write the run folder `out` if given.
 
@@ -116,6 +129,9 @@ def fit(
     within cohorts) and volume_curve.csv (models with attendance and ratings).
     With `checks` (default): statsmodels cross-checks (crosscheck.csv), prior and
     posterior predictive checks (checks/) and PSIS-LOO (loo.csv, diagnostics `loo`).
+    Also always: reference.json, attendance_curve.csv, decision_draws.nc and observed/
+    (see `attach_run_tables`); with `plans` (a plans YAML, read before sampling so that a
+    bad file fails fast): plans.csv and plans_by_week.csv.
     """
     if model not in MODELS:
         raise UsageError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -125,6 +141,7 @@ def fit(
         raise UsageError(f"need draws >= 1, chains >= 1 and tune >= 0 (got {draws}, {chains}, {tune})")
     if out is not None and Path(out).exists() and not force:  # refuse before spending minutes sampling
         raise UsageError(f"{out} already exists; pass --force to replace it")
+    plan_set = load_plans(plans) if plans is not None else None
     timings = {}
     start = time.perf_counter()
     program = as_program_data(data)
@@ -149,8 +166,11 @@ def fit(
     )
     timings["summaries"] = time.perf_counter() - start
     attach_checks(result, program, design, model, priors, seed, timings, predictive=checks)
+    plans_problem = attach_run_tables(result, program, design, model, plan_set, timings)
     result.manifest = manifest(program, model, dict(draws=draws, tune=tune, chains=chains, seed=seed,
                                sampler=sampler, target_accept=target_accept, nuts=nuts, priors=priors), timings, diagnostics)
+    if plans is not None:
+        result.manifest["plans"] = {"file": Path(plans).name, "problem": plans_problem}
     if out is not None:
         write_run(result, out, force=force)
     if not diagnostics["passed"]:
@@ -193,12 +213,11 @@ def manifest(data: ProgramData, model: str, settings: dict, timings: dict, diagn
 
 def attach_checks(result: FitResult, program: ProgramData, design, model: str, priors: dict | None, seed: int,
                   timings: dict, predictive: bool = True) -> FitResult:
-    """Identification, prior sensitivity, volume curve and (with `predictive`) cross-checks,
-    predictive checks and LOO, attached to `result` (see `fit`). Timings go into `timings`."""
+    """Identification, prior sensitivity and (with `predictive`) cross-checks, predictive
+    checks and LOO, attached to `result` (see `fit`). Timings go into `timings`."""
     from mats_eval.checks.crosscheck import crosscheck
-    from mats_eval.estimands.summary import volume_curve
     from mats_eval.checks.identification import add_notes, identification, prior_sensitivity
-    from mats_eval.models import get_spec, model_priors
+    from mats_eval.models import model_priors
 
     start = time.perf_counter()
     ident = identification(program)
@@ -207,9 +226,7 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     result.effects = add_notes(result.effects, ident)
     if ident["needs_sensitivity"]:
         result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors), model=model)
-    if "optimal_sessions_per_week" in set(result.effects["estimand"]):
-        result.volume_curve = volume_curve(get_spec(model).canonical(result.idata, design.reference), design.reference)
-    timings["identification_and_curve"] = time.perf_counter() - start
+    timings["identification"] = time.perf_counter() - start
     if not predictive:
         return result
     from mats_eval.checks.predictive import check_tables, coverage, loo_tables
@@ -230,6 +247,68 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     timings["loo"] = time.perf_counter() - start
     return result
 
+
+def canonical_by_kind(model: str, idata, design) -> dict[str, dict[str, np.ndarray]]:
+    """{kind: canonical parameter draws at that kind} for every session kind of the data."""
+    from mats_eval.models import get_spec
+
+    spec = get_spec(model)
+    ref = design.reference
+    kinds = [str(k) for k in design.coords.get("kind", [])] or [ref.kind]
+    return {kind: spec.canonical(idata, ref, kind) for kind in kinds}
+
+
+def attendance_curve(p: dict, ref: Reference) -> pd.DataFrame:
+    """attendance_curve.csv: P(attend) of an optional session of the reference kind and volume per
+    week, for a new cohort, scholar and session: week, mean, hdi_low, hdi_high, interval.
+
+    Week 1 and week W are the attendance_first_week and attendance_last_week rows of
+    effects.csv (same kernel, same draws, the same registered interval).
+    """
+    weeks = np.arange(1, ref.n_weeks + 1)
+    draws = np.column_stack([kernels.attendance_probability(p, w, ref.volume) for w in weeks])
+    entry = registry.ESTIMANDS["attendance_first_week"]
+    low, high = INTERVALS[entry.interval](draws)
+    return pd.DataFrame({"week": weeks, "mean": draws.mean(axis=0), "hdi_low": low, "hdi_high": high,
+                         "interval": registry.INTERVAL_LABELS[entry.interval]})
+
+
+def attach_run_tables(result: FitResult, program: ProgramData, design, model: str,
+                      plan_set: tuple | None = None, timings: dict | None = None) -> str | None:
+    """What the report and the decisions read, computed once and attached to `result`:
+    reference, volume_curve, attendance_curve, decision_draws, observed and (given
+    `plan_set` = decisions.load_plans(...)) plans/plans_by_week. Returns why the plans
+    could not be evaluated (e.g. a plan uses a kind the data do not have), else None.
+    """
+    from mats_eval.data.observed import observed_tables
+    from mats_eval.estimands.summary import volume_curve
+
+    start = time.perf_counter()
+    ref = design.reference
+    result.reference = ref
+    result.observed = observed_tables(program)
+    by_kind = canonical_by_kind(model, result.idata, design)
+    p = by_kind.get(ref.kind) or next(iter(by_kind.values()))
+    if registry.ESTIMANDS["attendance_first_week"].defined_by(p, ref):
+        result.attendance_curve = attendance_curve(p, ref)
+    problem = None
+    # the volume optimum and the plans need attendance and ratings; both use the CURVE_DRAWS
+    # draws optimal_sessions_per_week is computed from, so curve, optimum and plans agree
+    if registry.ESTIMANDS["optimal_sessions_per_week"].defined_by(p, ref):
+        result.volume_curve = volume_curve(p, ref)
+        result.decision_draws = {kind: kernels.thinned(q, kernels.CURVE_DRAWS) for kind, q in by_kind.items()}
+        if plan_set is not None:
+            plans, utility = plan_set
+            try:
+                result.plans, result.plans_by_week = comparison_tables(
+                    evaluate_plans(result.decision_draws, plans, ref, utility))
+            except UsageError as exc:
+                problem = str(exc)
+    elif plan_set is not None:
+        problem = "plans need a model of both attendance and ratings"
+    if timings is not None:
+        timings["run_tables"] = time.perf_counter() - start
+    return problem
 
 
 def compare(results: dict[str, FitResult], var_name: str | None = None):

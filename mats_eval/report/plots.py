@@ -2,7 +2,7 @@
 
 They use `matplotlib.figure.Figure` directly (no pyplot): no global state, no
 GUI backend, nothing to close, and the figures still display in notebooks.
-Intervals are 90% HDIs throughout.
+Intervals are the 90% intervals of the tables they are given.
 """
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ def _axes(height: float = 3.6, ncols: int = 1) -> tuple[Figure, object]:
 def attendance_decay(observed: pd.DataFrame, band: pd.DataFrame | None = None) -> Figure:
     """Observed weekly attendance of optional sessions per cohort, with the model's band.
 
-    observed: cohort, week, rate; band (optional): week, mean, low, high for a new cohort.
+    observed: cohort, week, rate; band (optional, attendance_curve.csv): week, mean, hdi_low, hdi_high
+    for a new cohort.
     """
     fig, ax = _axes()
     if band is not None and len(band):
-        ax.fill_between(band["week"], band["low"], band["high"], color="0.6", alpha=BAND_ALPHA, label="model, new cohort (90%)")
+        ax.fill_between(band["week"], band["hdi_low"], band["hdi_high"], color="0.6", alpha=BAND_ALPHA,
+                        label="model, new cohort (90%)")
         ax.plot(band["week"], band["mean"], color="0.3", lw=2, label="model mean")
     for cohort, rows in observed.groupby("cohort", sort=True):
         ax.plot(rows["week"], rows["rate"], marker="o", ms=4, lw=1.2, label=str(cohort))
@@ -86,7 +88,7 @@ def forest(effects: pd.DataFrame) -> Figure:
 def volume_curve(grid, mean, low, high, optimum: tuple[float, float, float] | None = None) -> Figure:
     """U(V), expected valued attendance per scholar-week, with its band and the optimum V*.
 
-    optimum: (median, low, high) of V* across draws.
+    optimum: (value, low, high) of V*, as in its effects.csv row.
     """
     fig, ax = _axes()
     ax.fill_between(grid, low, high, color="tab:green", alpha=BAND_ALPHA, label="90% interval")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mats_eval.decisions import plans as decisions
@@ -167,3 +168,30 @@ def test_plan_kind_without_parameters_is_a_usage_error():
     plans, _ = decisions.plans_from_dict({"plans": [{"name": "w", "weeks": 2, "sessions": {"workshop": 1}}]})
     with pytest.raises(UsageError, match="workshop"):
         decisions.evaluate_plans({"seminar": synthetic_params()}, plans, REF)
+
+
+def test_plans_from_a_run_folder_are_the_plans_of_its_draws(tmp_path):
+    """decision_draws.nc and reference.json, written by the run folder's own writers, give the same
+    comparison as the draws in memory; without a plans file, the comparison stored at fit time."""
+    import json
+
+    from mats_eval.runfolder import DECISION_DRAWS_FILE, REFERENCE_FILE, write_decision_draws
+
+    draws = synthetic_params_by_kind()
+    write_decision_draws(draws, tmp_path / DECISION_DRAWS_FILE)
+    (tmp_path / REFERENCE_FILE).write_text(json.dumps(REF.to_dict()))
+    from_run = decisions.plans_from_run(tmp_path, EXAMPLE)
+    in_memory = decisions.plans_from_params(draws, EXAMPLE, REF)
+    pd.testing.assert_frame_equal(from_run.table, in_memory.table)
+    assert decisions.plans_from_run(tmp_path) is None
+    table, by_week = decisions.comparison_tables(in_memory)
+    table.to_csv(tmp_path / "plans.csv", index=False)
+    by_week.to_csv(tmp_path / "plans_by_week.csv", index=False)
+    stored = decisions.plans_from_run(tmp_path)
+    pd.testing.assert_frame_equal(stored.table, in_memory.table, check_dtype=False)
+    assert stored.settings == in_memory.settings
+
+
+def test_plans_need_the_run_folders_decision_draws(tmp_path):
+    with pytest.raises(UsageError, match="decision_draws.nc"):
+        decisions.plans_from_run(tmp_path, EXAMPLE)

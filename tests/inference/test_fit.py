@@ -16,7 +16,8 @@ from mats_eval.cli import app
 from mats_eval.inference.diagnostics import bfmi_per_chain, count_divergences, diagnose
 from mats_eval.estimands.summary import EFFECT_COLUMNS, equal_tailed, hdi, summarise_draws
 from mats_eval.errors import UsageError
-from mats_eval.runfolder import RUN_FILES, SUMMARY_COLUMNS
+from mats_eval.runfolder import (CHECKS_DIR, DECISION_DRAWS_FILE, OBSERVED_DIR, OPTIONAL_TABLES, REFERENCE_FILE,
+                                 RUN_FILES, SUMMARY_COLUMNS)
 from mats_eval.inference.samplers import DEFAULT_SAMPLER
 from mats_eval.simulation.scenarios import simulate
 
@@ -44,17 +45,17 @@ def test_hdi_is_the_narrowest_interval():
     assert low == pytest.approx(-1.645, abs=0.05) and high == pytest.approx(1.645, abs=0.05)
 
 
-def test_skewed_optimum_row_names_its_equal_tailed_interval():
-    """V* is skewed (~1/|slope|): its row keeps the HDI and names the 5–95% quantiles, which sit to
-    the right of the HDI; no other row gets that note."""
+def test_skewed_optimum_row_holds_its_equal_tailed_interval():
+    """V* is skewed (~1/|slope|): the registry gives its row the equal-tailed interval, which sits to
+    the right of the HDI, and the row's `interval` column names it; other rows keep the HDI."""
     slope = np.random.default_rng(1).normal(-0.2, 0.05, size=4000)
     optimum = np.round(np.clip(1.3 / np.abs(slope), 0.5, 12.0) * 4) / 4  # on the 0.25 grid
     row = summarise_draws("optimal_sessions_per_week", optimum)
-    low, high = equal_tailed(optimum)
-    assert (row["hdi_low"], row["hdi_high"]) == hdi(optimum)
-    assert row["hdi_low"] <= low and row["hdi_high"] < high  # the HDI cuts the long right tail
-    assert f"{low:g} to {high:g}" in row["note"]
-    assert summarise_draws("volume_slope_rating", slope)["note"] == ""
+    assert (row["hdi_low"], row["hdi_high"]) == equal_tailed(optimum)
+    assert row["interval"] == "90% equal-tailed"
+    assert hdi(optimum)[1] < row["hdi_high"]  # the HDI would cut the long right tail
+    other = summarise_draws("volume_slope_rating", slope)
+    assert other["interval"] == "90% HDI" and (other["hdi_low"], other["hdi_high"]) == hdi(slope)
 
 
 @pytest.mark.slow
@@ -63,9 +64,10 @@ def test_run_folder_contents_and_load_run(tiny_data, tmp_path):
     with pytest.warns(UserWarning, match="diagnostics gate failed"):
         result = mats_eval.fit(tiny_data, model="ratings", out=out, seed=1, **TINY)
     names = {p.name for p in out.iterdir()}
-    assert set(RUN_FILES) <= names  # plus crosscheck.csv, loo*.csv, checks/ (tests/test_ppc.py)
-    assert names - set(RUN_FILES) <= {"crosscheck.csv", "loo.csv", "loo_pointwise.csv", "checks",
-                                      "prior_sensitivity.csv", "volume_curve.csv"}
+    assert set(RUN_FILES) | {REFERENCE_FILE, OBSERVED_DIR} <= names  # plus the optional files runfolder.py lists
+    assert names - set(RUN_FILES) <= ({f"{t}.csv" for t in OPTIONAL_TABLES}
+                                      | {REFERENCE_FILE, DECISION_DRAWS_FILE, OBSERVED_DIR, CHECKS_DIR})
+    assert DECISION_DRAWS_FILE not in names  # plans need attendance and ratings; this model has ratings only
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns) == SUMMARY_COLUMNS
     assert "rating_mandatory" in set(summary["parameter"])
@@ -84,6 +86,7 @@ def test_run_folder_contents_and_load_run(tiny_data, tmp_path):
     assert {"rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi"} <= set(diag)
 
     back = mats_eval.load_run(out)
+    assert back.reference == result.reference and back.observed.keys() == result.observed.keys()
     # an empty note is '' in memory and a blank cell (NaN to read_csv) on disk
     pd.testing.assert_frame_equal(back.effects, effects.assign(note=effects["note"].fillna("").astype(str)))
     assert back.diagnostics == diag

@@ -1,20 +1,30 @@
-"""The report: builds from a fabricated run folder, shows the verdict, protects privacy (no fits)."""
+"""The report: built from a real run folder alone (a tiny joint fit shared by the module),
+the verdict first, one value per estimand, privacy, and no PyMC in the report or decisions."""
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
+import shutil
+import subprocess
+import sys
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mats_eval import runfolder as runs
-from mats_eval.errors import UsageError
+import mats_eval
 from mats_eval.data.io import load
+from mats_eval.data.observed import SUPPRESSED
+from mats_eval.decisions.plans import plans_from_run
+from mats_eval.errors import UsageError
+from mats_eval.estimands.registry import ESTIMANDS
 from mats_eval.report import build_report
-from mats_eval.report.build import SUPPRESSED, suppress_small_groups
-from test_decisions import EXAMPLE, synthetic_params
+from mats_eval.runfolder import DECISION_DRAWS_FILE, OBSERVED_DIR, REFERENCE_FILE, load_run
+EXAMPLE = Path(__file__).resolve().parents[2] / "analyses" / "plans" / "example.yaml"
 
 WEEKS = 4
 RARE_STREAM = "quantum_alignment"  # only 3 scholars: must be suppressed
@@ -22,7 +32,7 @@ RARE_SPEAKER = "Prof Rarely Attended"  # sessions recorded for only 3 scholars
 
 
 def write_dataset(folder: Path) -> dict[str, list[str]]:
-    """A small raw dataset (3 cohorts × 8 scholars); returns its raw ids."""
+    """A small raw dataset (3 cohorts × 8 scholars, seminars and discussion groups); returns its raw ids."""
     rng = np.random.default_rng(1)
     folder.mkdir()
     policy = {"MATS 3.0": "mandatory", "MATS 4.0": "optional", "MATS 5.0": "optional"}
@@ -38,14 +48,16 @@ def write_dataset(folder: Path) -> dict[str, list[str]]:
             stream = RARE_STREAM if (c == 1 and i < 3) else "interpretability"
             scholars.append({"scholar_id": sid, "cohort": cohort, "archetype": "iterator", "stream": stream})
         for w in range(1, WEEKS + 1):
-            for j in range(per_week[cohort]):
+            week_sessions = [("seminar", policy[cohort], j) for j in range(per_week[cohort])]
+            week_sessions.append(("discussion_group", "optional", per_week[cohort]))
+            for kind, how, j in week_sessions:
                 rare = c == 2 and w == 1 and j == 0
                 sess = f"raw_session_{c}_{w}_{j}"
                 speaker = RARE_SPEAKER if rare else speakers[j % 3]
-                sessions.append({"session_id": sess, "cohort": cohort, "week": w, "kind": "seminar",
-                                 "policy": policy[cohort], "speaker": speaker, "hours": 1.0})
+                sessions.append({"session_id": sess, "cohort": cohort, "week": w, "kind": kind,
+                                 "policy": how, "speaker": speaker, "hours": 1.0})
                 for sid in ids[:3] if rare else ids:
-                    p = 0.9 if policy[cohort] == "mandatory" else 0.8 - 0.1 * w
+                    p = 0.9 if how == "mandatory" else 0.8 - 0.1 * w
                     went = int(rng.random() < p)
                     attendance.append({"session_id": sess, "scholar_id": sid, "attended": went})
                     if went:
@@ -55,144 +67,176 @@ def write_dataset(folder: Path) -> dict[str, list[str]]:
     return {"scholars": [s["scholar_id"] for s in scholars], "speakers": speakers + [RARE_SPEAKER]}
 
 
-EFFECTS = pd.DataFrame(
-    [
-        ("mandatory_minus_optional_rating", "rating points", -0.6, 0.2, -0.9, -0.3, 0.01, "policy changes only between cohorts"),
-        ("attendance_week_slope", "log-odds per week", -0.15, 0.04, -0.22, -0.08, 0.0, ""),
-        ("attendance_first_week", "probability", 0.72, 0.03, 0.67, 0.77, 1.0, ""),
-        ("attendance_last_week", "probability", 0.41, 0.04, 0.35, 0.48, 1.0, ""),
-        ("optimal_sessions_per_week", "sessions", 3.2, 0.8, 2.0, 4.5, 1.0, ""),
-    ],
-    columns=["estimand", "scale", "mean", "sd", "hdi_low", "hdi_high", "prob_positive", "note"],
-)
-
-
-def write_run(folder: Path, dataset: Path, passed: bool = True) -> Path:
-    folder.mkdir()
-    manifest = {"model": "joint", "seed": 1, "sampler": "nutpie", "dataset": str(dataset), "reliable": passed}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    diagnostics = {"passed": passed, "max_r_hat": 1.002 if passed else 1.08, "divergences": 0 if passed else 12,
-                   "confounded": ["policy and cohort for seminars"]}
-    (folder / "diagnostics.json").write_text(json.dumps(diagnostics))
-    EFFECTS.to_csv(folder / "effects.csv", index=False)
-    pd.DataFrame({"estimand": ["mandatory_minus_optional_rating"] * 2, "method": ["naive", "model"],
-                  "estimate": [-1.1, -0.6], "se": [0.2, 0.2]}).to_csv(folder / "crosscheck.csv", index=False)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    """A tiny real joint fit (plans evaluated at fit time), its dataset deleted, then the report."""
     root = tmp_path_factory.mktemp("report")
     raw = write_dataset(root / "data")
-    run = write_run(root / "run", root / "data")
-    html_path = build_report(run, root / "out", plans_path=EXAMPLE,
-                             params_by_kind={"seminar": synthetic_params(), "discussion_group": synthetic_params(seed=1)})
-    return root, raw, html_path
+    pseudonyms = list(load(root / "data").scholars["scholar_id"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 100 draws fail the gate, on purpose of speed
+        result = mats_eval.fit(root / "data", model="joint", out=root / "run", draws=100, tune=100, chains=2,
+                               seed=1, progress=False, plans=EXAMPLE)
+    shutil.rmtree(root / "data")  # the report reads the run folder alone
+    html_path = build_report(root / "run", root / "out")
+    return SimpleNamespace(root=root, run=root / "run", out=root / "out", html=html_path.read_text(),
+                           md=(root / "out" / "report.md").read_text(), result=result,
+                           forbidden=raw["scholars"] + raw["speakers"] + pseudonyms)
 
 
-def test_report_builds_self_contained_with_verdict(built):
-    root, _, html_path = built
-    out = root / "out"
-    assert html_path == out / "report.html" and (out / "report.md").exists()
-    html = html_path.read_text()
+def test_report_builds_self_contained_from_the_run_folder_alone(built):
+    assert not (built.root / "data").exists()
+    html = built.html
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
     assert "<link" not in html and "<script" not in html
-    assert "Passed the diagnostics gate" in html
-    assert html.index("Diagnostics verdict") < html.index("Headline findings")
-    assert "Mandatory sessions are rated 0.6 points lower than optional ones" in html
-    assert "policy changes only between cohorts" in html  # effects note and data-driven caveat
-    assert "P(best)" in html and "anchor" in html  # plans table
-    md = (out / "report.md").read_text()
-    for name in re.findall(r"\(figures/([^)]+)\)", md):
-        assert (out / "figures" / name).exists()
-    assert not list(root.glob(".out.tmp-*"))
+    verdict = "Passed the diagnostics gate" if built.result.reliable else "FAILED the diagnostics gate"
+    assert verdict in html and html.index("Diagnostics verdict") < html.index("Headline findings")
+    for section in ("Attendance over the programme", "Ratings by policy and kind", "Returns to volume",
+                    "Plans for the next cohort", "Groups (archetype, stream, speaker)"):
+        assert section in html and "Skipped" not in html.split(section, 1)[1].split("<h2>", 1)[0]
+    assert "grey band" in html and "P(best)" in html and "anchor" in html
+    for name in re.findall(r"\(figures/([^)]+)\)", built.md):
+        assert (built.out / "figures" / name).exists()
+    assert not list(built.root.glob(".out.tmp-*"))
 
 
-def markdown_table(md: str, caption: str) -> pd.DataFrame:
-    """The Markdown table printed under `*caption*` in report.md."""
-    lines = md.split(f"*{caption}*\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    cells = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines]
-    return pd.DataFrame(cells[2:], columns=cells[0])
+def test_report_does_not_open_the_posterior(built, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(built.run, run)
+    (run / "posterior.nc").unlink()
+    html = build_report(run, tmp_path / "out").read_text()
+    assert "Returns to volume" in html and "Highest expected utility" in html
+
+
+def test_every_estimand_has_one_value_and_one_interval(built):
+    """Each effects.csv row is told by its registry sentence, with the numbers of effects.csv;
+    the volume section gives V* as that same row."""
+    effects = pd.read_csv(built.run / "effects.csv", keep_default_na=False)
+    assert "optimal_sessions_per_week" in set(effects["estimand"])
+    for _, row in effects.iterrows():
+        sentence = ESTIMANDS[row["estimand"]].sentence(row)
+        assert sentence in built.md and html_lib.escape(sentence) in built.html
+    optimum = effects.set_index("estimand").loc["optimal_sessions_per_week"]
+    assert optimum["interval"] == "90% equal-tailed"
+    words = f"{optimum['hdi_low']:.1f} to {optimum['hdi_high']:.1f}"
+    volume = built.md.split("## Returns to volume", 1)[1].split("\n## ", 1)[0]
+    assert f"{optimum['mean']:.1f} sessions a week" in volume and words in volume
+    # V* is mentioned nowhere with other numbers (the report no longer recomputes it)
+    assert len(re.findall(r"peaks at about", built.md)) == 2  # headline and volume section, one sentence
+
+
+def test_caveats_are_said_once(built):
+    effects = pd.read_csv(built.run / "effects.csv", keep_default_na=False)
+    for note in {n for n in effects["note"] if n}:
+        assert built.md.count(note) == 1
+    assert built.md.count("self-selected") == 1
+
+
+def test_volume_curve_and_optimum_are_one_computation(built):
+    """P(V > V*) in volume_curve.csv is exactly the share of the optimum's draws below V."""
+    curve = pd.read_csv(built.run / "volume_curve.csv")
+    optimum = built.result.estimand_draws["optimal_sessions_per_week"]
+    expected = (curve["volume"].to_numpy()[None, :] > optimum[:, None]).mean(axis=0)
+    np.testing.assert_allclose(curve["prob_above_optimum"], expected)
+
+
+def test_attendance_curve_ends_are_the_effects_rows(built):
+    curve = pd.read_csv(built.run / "attendance_curve.csv").set_index("week")
+    effects = pd.read_csv(built.run / "effects.csv").set_index("estimand")
+    for week, name in ((1, "attendance_first_week"), (WEEKS, "attendance_last_week")):
+        np.testing.assert_allclose(curve.loc[week, ["mean", "hdi_low", "hdi_high"]].to_numpy(float),
+                                   effects.loc[name, ["mean", "hdi_low", "hdi_high"]].to_numpy(float))
+        assert curve.loc[week, "interval"] == effects.loc[name, "interval"]
+
+
+def test_run_folder_round_trip_of_the_report_inputs(built):
+    back = load_run(built.run, posterior=False)
+    assert back.idata is None and back.reference == built.result.reference
+    assert json.loads((built.run / REFERENCE_FILE).read_text())["kind"] == back.reference.kind
+    assert set(back.decision_draws) == {"seminar", "discussion_group"}
+    for kind, p in built.result.decision_draws.items():
+        for name, draws in p.items():
+            np.testing.assert_array_equal(back.decision_draws[kind][name], draws)
+    assert len(back.decision_draws["seminar"]["attendance_intercept"]) == 200  # 2 chains × 100 draws
+    assert set(back.observed) == set(built.result.observed)
+
+
+def test_decisions_evaluate_plans_from_the_run_folder(built):
+    stored = plans_from_run(built.run)
+    fresh = plans_from_run(built.run, EXAMPLE)
+    assert stored.table["plan"].tolist() == fresh.table["plan"].tolist()
+    pd.testing.assert_frame_equal(stored.table, fresh.table, check_dtype=False)
+    assert stored.settings == fresh.settings and fresh.utility.shape == (200, 5)
+
+
+def test_report_with_another_plans_file(built, tmp_path):
+    plans = tmp_path / "plans.yaml"
+    plans.write_text("plans:\n  - name: two seminars\n    weeks: 4\n    sessions: {seminar: 2}\n"
+                     "  - name: no programme but a social\n    weeks: 4\n    sessions: {social: 1}\n")
+    html = build_report(built.run, tmp_path / "out", plans_path=plans).read_text()
+    assert "Skipped: the plans could not be evaluated" in html and "social" in html
+    plans.write_text("plans:\n  - name: two seminars\n    weeks: 4\n    sessions: {seminar: 2}\n")
+    html = build_report(built.run, tmp_path / "out2", plans_path=plans).read_text()
+    assert "Highest expected utility: two seminars" in html
 
 
 def test_small_groups_are_suppressed(built):
-    root, _, html_path = built
-    assert SUPPRESSED in html_path.read_text()
-    md = (root / "out" / "report.md").read_text()
-    streams = markdown_table(md, "By stream").set_index("stream")
-    assert streams.loc[RARE_STREAM, "note"] == SUPPRESSED and streams.loc[RARE_STREAM, "scholars"] == "<5"
-    assert streams.loc[RARE_STREAM, "optional_attendance"] == ""
-    assert streams.loc["interpretability", "note"] == ""
-    speakers = markdown_table(md, "By speaker")
+    assert SUPPRESSED in built.html
+    streams = pd.read_csv(built.run / OBSERVED_DIR / "groups_stream.csv").set_index("stream")
+    assert streams.loc[RARE_STREAM, "note"] == SUPPRESSED and np.isnan(streams.loc[RARE_STREAM, "scholars"])
+    assert np.isnan(streams.loc[RARE_STREAM, "optional_attendance"])
+    assert pd.isna(streams.loc["interpretability", "note"])
+    speakers = pd.read_csv(built.run / OBSERVED_DIR / "groups_speaker.csv")
     assert len(speakers) == 4 and (speakers["note"] == SUPPRESSED).sum() == 1
 
 
-def test_no_raw_or_pseudonymised_ids_in_any_written_file(built):
-    root, raw, _ = built
-    data = load(root / "data")
-    forbidden = raw["scholars"] + raw["speakers"] + list(data.scholars["scholar_id"])
-    for path in (root / "out").rglob("*"):
-        if path.is_file():
-            text = path.read_bytes().decode("utf-8", errors="ignore")
-            leaked = [x for x in forbidden if x in text]
-            assert not leaked, f"{path.name} contains {leaked[:3]}"
+def test_no_raw_or_pseudonymised_ids_in_the_report_or_its_inputs(built):
+    files = [p for p in built.out.rglob("*") if p.is_file()]
+    files += [p for p in (built.run / OBSERVED_DIR).rglob("*") if p.is_file()]
+    files += [built.run / f for f in ("effects.csv", "volume_curve.csv", "attendance_curve.csv", "plans.csv",
+                                      "plans_by_week.csv", REFERENCE_FILE, DECISION_DRAWS_FILE)]
+    for path in files:
+        text = path.read_bytes().decode("utf-8", errors="ignore")
+        leaked = [x for x in built.forbidden if x in text]
+        assert not leaked, f"{path.name} contains {leaked[:3]}"
 
 
-def test_failed_gate_shows_red_warning_and_missing_parts_degrade(tmp_path):
-    run = write_run(tmp_path / "run", tmp_path / "no-such-dataset", passed=False)
-    (run / "effects.csv").unlink()
+def test_failed_and_passed_gate(built, tmp_path):
+    for passed in (False, True):
+        run = tmp_path / f"run_{passed}"
+        shutil.copytree(built.run, run)
+        diagnostics = json.loads((run / "diagnostics.json").read_text())
+        diagnostics.update(passed=passed, failures=[] if passed else ["R-hat 1.200 > 1.01 (u[sch_0123456789ab])"])
+        (run / "diagnostics.json").write_text(json.dumps(diagnostics))
+        html = build_report(run, tmp_path / f"out_{passed}").read_text()
+        if passed:
+            assert 'class="callout pass"' in html and "R-hat ≤ 1.01, bulk and tail ESS ≥ 400" in html
+        else:
+            assert 'class="callout fail"' in html and html.index("FAILED") < html.index("Headline findings")
+            assert "sch_0123456789ab" not in html and "⛔" in (tmp_path / "out_False" / "report.md").read_text()
+
+
+def test_missing_optional_parts_degrade_to_a_note(built, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(built.run, run)
+    for name in ("volume_curve.csv", "attendance_curve.csv", "plans.csv", "plans_by_week.csv", DECISION_DRAWS_FILE):
+        (run / name).unlink()
+    shutil.rmtree(run / OBSERVED_DIR)
     html = build_report(run, tmp_path / "out").read_text()
-    assert 'class="callout fail"' in html and "FAILED the diagnostics gate" in html
-    assert html.index("FAILED") < html.index("Headline findings")
-    assert "Skipped: the run folder has no effects.csv" in html
-    assert "Skipped: the dataset is not available" in html
-    assert "⛔" in (tmp_path / "out" / "report.md").read_text()
+    assert "Skipped: the model has no attendance and rating parts" in html
+    assert "Skipped: the dataset has no session ratings" in html
+    assert "Skipped: the plans could not be evaluated" in html or "Skipped: the run folder has no plans.csv" in html
+    (run / "effects.csv").unlink()
+    with pytest.raises(UsageError, match="effects.csv"):
+        build_report(run, tmp_path / "out2")
 
 
-def test_existing_output_is_not_overwritten_without_force(built, tmp_path):
-    root, _, _ = built
+def test_existing_output_is_not_overwritten_without_force(built):
     with pytest.raises(UsageError):
-        build_report(root / "run", root / "out")
+        build_report(built.run, built.out)
 
 
-def test_suppress_small_groups_blanks_values():
-    frame = pd.DataFrame({"stream": ["a", "b"], "scholars": [7, 2], "optional_attendance": [0.5, 0.9]})
-    out = suppress_small_groups(frame)
-    assert out.loc[1, "optional_attendance"] == "" and out.loc[1, "note"] == SUPPRESSED
-    assert out.loc[0, "optional_attendance"] == 0.5 and out.loc[0, "note"] == ""
-
-
-def write_posterior(path: Path, kinds=("seminar",), draws: int = 100) -> None:
-    """A hand-made posterior.nc with the canonical variable names (2 chains)."""
-    import xarray as xr
-
-    p = synthetic_params(2 * draws)
-    dims = ("chain", "draw")
-    shape = (2, draws)
-    data = {k: (dims, v.reshape(shape)) for k, v in p.items() if v.ndim == 1 and not k.endswith("_ref")}
-    data["attendance_kind"] = (dims + ("kind",), np.repeat(p["attendance_kind_ref"].reshape(shape)[..., None], len(kinds), -1))
-    data["rating_kind"] = (dims + ("kind",), np.repeat(p["rating_kind_ref"].reshape(shape)[..., None], len(kinds), -1))
-    data["rating_cutpoints_1_10"] = (dims + ("cutpoint",), p["rating_cutpoints_ref"].reshape(shape + (9,)))
-    posterior = xr.Dataset(data, coords={"kind": list(kinds)})
-    runs.write_posterior(xr.DataTree.from_dict({"posterior": posterior}), path)
-
-
-def test_model_sections_come_from_posterior_nc_with_fit_style_manifest(tmp_path):
-    write_dataset(tmp_path / "data")
-    run = write_run(tmp_path / "run", tmp_path / "data", passed=False)
-    manifest = {"model": {"name": "joint"}, "seed": 3, "sampler": "nutpie", "reliable": False,
-                "input": {"source": str(tmp_path / "data")}}
-    (run / "manifest.json").write_text(json.dumps(manifest))
-    (run / "diagnostics.json").write_text(json.dumps(
-        {"passed": False, "failures": ["R-hat 1.200 > 1.01 (u[sch_0123456789ab])"], "rhat_max": 1.2,
-         "advice": "try more draws"}))
-    write_posterior(run / "posterior.nc", kinds=("seminar", "discussion_group"))
-    (run / "checks").mkdir()
-    (run / "checks" / "ppc_attendance.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    html = build_report(run, tmp_path / "out", plans_path=EXAMPLE).read_text()
-    assert "FAILED the diagnostics gate" in html and "sch_0123456789ab" not in html
-    assert "joint model" in html and "Returns to volume" in html and "V* ≈" in html
-    assert "model, new cohort" in html or "grey band" in html
-    # plans use discussion groups: absent from the data, but in the posterior
-    assert "Highest expected utility" in html and "anchor" in html
-    assert "Predictive checks" in html and (tmp_path / "out" / "figures" / "check_ppc_attendance.png").exists()
+def test_report_and_decisions_do_not_import_pymc():
+    code = "import sys, mats_eval.report.build, mats_eval.decisions.plans; print('pymc' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
