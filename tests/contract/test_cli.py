@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 import mats_eval
 from mats_eval import cli_options
 from mats_eval.cli import app
+from mats_eval.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(p for folder in ("analyses", "benchmarks") for p in (ROOT / folder).glob("*.py"))
@@ -126,8 +127,25 @@ def test_the_example_dataset_is_found_from_any_folder(tmp_path, monkeypatch):
 
 def test_a_missing_example_dataset_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setattr(cli_options, "example_candidates", lambda: [tmp_path / "a", tmp_path / "b"])
-    with pytest.raises(mats_eval.errors.UsageError, match="looked in .*a, .*b"):
+    with pytest.raises(UsageError, match="looked in .*a, .*b"):
         cli_options.example_dataset()
+
+
+def test_example_runs_the_shipped_data_from_any_folder(tmp_path, monkeypatch):
+    import mats_eval.pipeline
+
+    seen = {}
+
+    def pipeline_run(dataset, out, **options):
+        seen.update(dataset=Path(dataset), options=options)
+        raise UsageError("stopped before the fit")
+
+    monkeypatch.setattr(mats_eval.pipeline, "run", pipeline_run)
+    monkeypatch.chdir(tmp_path)
+    done = invoke("example", "--draws", "10", "--tune", "10")
+    assert done.exit_code == 2 and "stopped before the fit" in done.output
+    assert seen["dataset"] == ROOT / "data" / "example"
+    assert seen["options"]["draws"] == 10 and seen["options"]["force"] is True
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
