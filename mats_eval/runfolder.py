@@ -16,11 +16,12 @@ Written when the fit could compute them (OPTIONAL_TABLES, `<name>.csv`):
   at the reference kind and volume (models with attendance);
 - crosscheck.csv, loo.csv, loo_pointwise.csv (fit(..., checks=True));
 - prior_sensitivity.csv (policy effect not identified within cohorts);
-- plans.csv, plans_by_week.csv (the run was made with a plans file).
+- plans.csv, plans_by_week.csv (pipeline.run with a plans file: decisions.write_plans).
 And:
 - decision_draws.nc: canonical parameter draws per session kind (one netCDF
-  group per kind), thinned to DECISION_DRAWS; the plan comparison evaluates
-  plans from them (models with attendance and ratings);
+  group per kind), thinned to the kernels.CURVE_DRAWS draws the volume optimum
+  and volume_curve.csv use; plans are evaluated from them (models with
+  attendance and ratings);
 - observed/: aggregated data tables for the report's figures (data/observed.py:
   no ids, groups under MIN_SCHOLARS scholars suppressed);
 - checks/: predictive check tables and figures.

@@ -416,6 +416,13 @@ def comparison_from_tables(table: pd.DataFrame, by_week: pd.DataFrame) -> PlanCo
     return PlanComparison(table.drop(columns=list(_SETTING_COLUMNS)), by_week, None, settings)
 
 
+def write_plans(run_dir: Path | str, comparison: PlanComparison) -> None:
+    """plans.csv and plans_by_week.csv into a run folder (pipeline.run, inside its atomic folder)."""
+    table, by_week = comparison_tables(comparison)
+    table.to_csv(Path(run_dir) / "plans.csv", index=False)
+    by_week.to_csv(Path(run_dir) / "plans_by_week.csv", index=False)
+
+
 def plans_from_run(run_dir: Path | str, plans_path: Path | str | None = None) -> PlanComparison | None:
     """The plan comparison of a run folder.
 

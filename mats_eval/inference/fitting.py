@@ -5,8 +5,8 @@
 Everything the report and the decisions show is computed here, once, and
 stored in the run folder (runfolder.py lists the files): the reference point,
 the volume and attendance curves, the canonical parameter draws per kind that
-plans are evaluated from, the observed-data tables and, given a plans file,
-the plan comparison.
+plans are evaluated from and the observed-data tables (pipeline.run adds the
+plan comparison, a later stage).
 
 Sampling is reproducible by `seed` (the same seed, data, sampler and versions
 give the same draws). The gate never hides results: a failing fit is returned
@@ -38,7 +38,6 @@ from mats_eval.models import DEFAULT_MODEL, MODELS, build_model, estimand_draws
 from mats_eval.data.programdata import ProgramData
 from mats_eval.runfolder import FitResult, summary_table, write_run
 from mats_eval.data.reference import Reference
-from mats_eval.decisions.plans import comparison_tables, evaluate_plans, load_plans
 from mats_eval.estimands import kernels, registry
 from mats_eval.estimands.summary import INTERVALS
 from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
@@ -119,7 +118,6 @@ def fit(
     target_accept: float | None = None,
     nuts: dict | None = None,
     checks: bool = True,
-    plans: Path | str | None = None,
 ) -> FitResult:
     """Fit `model` to `data` (ProgramData or dataset folder); write the run folder `out` if given.
 
@@ -130,8 +128,7 @@ def fit(
     With `checks` (default): statsmodels cross-checks (crosscheck.csv), prior and
     posterior predictive checks (checks/) and PSIS-LOO (loo.csv, diagnostics `loo`).
     Also always: reference.json, attendance_curve.csv, decision_draws.nc and observed/
-    (see `attach_run_tables`); with `plans` (a plans YAML, read before sampling so that a
-    bad file fails fast): plans.csv and plans_by_week.csv.
+    (see `attach_run_tables`).
     """
     if model not in MODELS:
         raise UsageError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -141,7 +138,6 @@ def fit(
         raise UsageError(f"need draws >= 1, chains >= 1 and tune >= 0 (got {draws}, {chains}, {tune})")
     if out is not None and Path(out).exists() and not force:  # refuse before spending minutes sampling
         raise UsageError(f"{out} already exists; pass --force to replace it")
-    plan_set = load_plans(plans) if plans is not None else None
     timings = {}
     start = time.perf_counter()
     program = as_program_data(data)
@@ -166,11 +162,9 @@ def fit(
     )
     timings["summaries"] = time.perf_counter() - start
     attach_checks(result, program, design, model, priors, seed, timings, predictive=checks)
-    plans_problem = attach_run_tables(result, program, design, model, plan_set, timings)
+    attach_run_tables(result, program, design, model, timings)
     result.manifest = manifest(program, model, dict(draws=draws, tune=tune, chains=chains, seed=seed,
                                sampler=sampler, target_accept=target_accept, nuts=nuts, priors=priors), timings, diagnostics)
-    if plans is not None:
-        result.manifest["plans"] = {"file": Path(plans).name, "problem": plans_problem}
     if out is not None:
         write_run(result, out, force=force)
     if not diagnostics["passed"]:
@@ -274,12 +268,9 @@ def attendance_curve(p: dict, ref: Reference) -> pd.DataFrame:
 
 
 def attach_run_tables(result: FitResult, program: ProgramData, design, model: str,
-                      plan_set: tuple | None = None, timings: dict | None = None) -> str | None:
+                      timings: dict | None = None) -> FitResult:
     """What the report and the decisions read, computed once and attached to `result`:
-    reference, volume_curve, attendance_curve, decision_draws, observed and (given
-    `plan_set` = decisions.load_plans(...)) plans/plans_by_week. Returns why the plans
-    could not be evaluated (e.g. a plan uses a kind the data do not have), else None.
-    """
+    reference, volume_curve, attendance_curve, decision_draws and observed."""
     from mats_eval.data.observed import observed_tables
     from mats_eval.estimands.summary import volume_curve
 
@@ -291,24 +282,14 @@ def attach_run_tables(result: FitResult, program: ProgramData, design, model: st
     p = by_kind.get(ref.kind) or next(iter(by_kind.values()))
     if registry.ESTIMANDS["attendance_first_week"].defined_by(p, ref):
         result.attendance_curve = attendance_curve(p, ref)
-    problem = None
     # the volume optimum and the plans need attendance and ratings; both use the CURVE_DRAWS
     # draws optimal_sessions_per_week is computed from, so curve, optimum and plans agree
     if registry.ESTIMANDS["optimal_sessions_per_week"].defined_by(p, ref):
         result.volume_curve = volume_curve(p, ref)
         result.decision_draws = {kind: kernels.thinned(q, kernels.CURVE_DRAWS) for kind, q in by_kind.items()}
-        if plan_set is not None:
-            plans, utility = plan_set
-            try:
-                result.plans, result.plans_by_week = comparison_tables(
-                    evaluate_plans(result.decision_draws, plans, ref, utility))
-            except UsageError as exc:
-                problem = str(exc)
-    elif plan_set is not None:
-        problem = "plans need a model of both attendance and ratings"
     if timings is not None:
         timings["run_tables"] = time.perf_counter() - start
-    return problem
+    return result
 
 
 def compare(results: dict[str, FitResult], var_name: str | None = None):

@@ -274,19 +274,14 @@ def volume_section(run: FitResult) -> Section:
 
 
 def plans_section(run: FitResult, plans_path: Path | None) -> Section | None:
-    """The plan comparison: the given plans file on the run's decision draws, else the one stored at fit time."""
-    stored = run.manifest.get("plans")
-    if plans_path is None and stored is None:
-        return None
+    """The plan comparison: the given plans file on the run's decision draws, else the run's plans.csv."""
     section = Section("Plans for the next cohort")
-    if plans_path is None and stored.get("problem"):
-        return section.add(_skipped(f"the plans could not be evaluated: {stored['problem']}"))
     try:
         comparison = decisions.plans_from_run(run.path, plans_path)
     except UsageError as exc:
         return section.add(_skipped(f"the plans could not be evaluated: {exc}"))
     if comparison is None:
-        return section.add(_skipped("the run folder has no plans.csv"))
+        return None
     utility, best = comparison.settings, comparison.table.iloc[0]
     return section.add(
         Paragraph(f"Utility per scholar = {utility.value_per_attended_hour:g} × valued hours − "

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import mats_eval
+from mats_eval.checks.crosscheck import crosscheck
 from mats_eval.data.io import load
 from mats_eval.data.observed import SUPPRESSED
 from mats_eval.decisions.plans import plans_from_run
@@ -72,15 +73,18 @@ def built(tmp_path_factory):
     """A tiny real joint fit (plans evaluated at fit time), its dataset deleted, then the report."""
     root = tmp_path_factory.mktemp("report")
     raw = write_dataset(root / "data")
-    pseudonyms = list(load(root / "data").scholars["scholar_id"])
+    program = load(root / "data")
+    pseudonyms = list(program.scholars["scholar_id"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 100 draws fail the gate, on purpose of speed
-        result = mats_eval.fit(root / "data", model="joint", out=root / "run", draws=100, tune=100, chains=2,
-                               seed=1, progress=False, plans=EXAMPLE)
+        # checks=False: no predictive checks or LOO (2/3 of the time); crosscheck.csv is tested below
+        done = mats_eval.run(root / "data", root / "pipeline", plans=EXAMPLE, model="joint", draws=100, tune=100,
+                             chains=2, seed=1, progress=False, checks=False)
     shutil.rmtree(root / "data")  # the report reads the run folder alone
-    html_path = build_report(root / "run", root / "out")
-    return SimpleNamespace(root=root, run=root / "run", out=root / "out", html=html_path.read_text(),
-                           md=(root / "out" / "report.md").read_text(), result=result,
+    html_path = build_report(done.run_dir, root / "out")
+    return SimpleNamespace(root=root, run=done.run_dir, out=root / "out", html=html_path.read_text(),
+                           md=(root / "out" / "report.md").read_text(), result=done.fit,
+                           pipeline_report=done.report_html, crosscheck=crosscheck(program),
                            forbidden=raw["scholars"] + raw["speakers"] + pseudonyms)
 
 
@@ -98,6 +102,8 @@ def test_report_builds_self_contained_from_the_run_folder_alone(built):
     for name in re.findall(r"\(figures/([^)]+)\)", built.md):
         assert (built.out / "figures" / name).exists()
     assert not list(built.root.glob(".out.tmp-*"))
+    # the pipeline's report, built while the dataset still existed, is the same report
+    assert built.pipeline_report.with_suffix(".md").read_text() == built.md
 
 
 def test_report_does_not_open_the_posterior(built, tmp_path):
@@ -216,6 +222,14 @@ def test_failed_and_passed_gate(built, tmp_path):
             assert "sch_0123456789ab" not in html and "⛔" in (tmp_path / "out_False" / "report.md").read_text()
 
 
+def test_crosscheck_section_from_the_run_folders_table(built, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(built.run, run)
+    built.crosscheck.to_csv(run / "crosscheck.csv", index=False)  # as write_run writes it
+    md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
+    assert "## Naive comparison versus the model" in md and "naive_raw_means estimate" in md
+
+
 def test_missing_optional_parts_degrade_to_a_note(built, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(built.run, run)
@@ -225,7 +239,7 @@ def test_missing_optional_parts_degrade_to_a_note(built, tmp_path):
     html = build_report(run, tmp_path / "out").read_text()
     assert "Skipped: the model has no attendance and rating parts" in html
     assert "Skipped: the dataset has no session ratings" in html
-    assert "Skipped: the plans could not be evaluated" in html or "Skipped: the run folder has no plans.csv" in html
+    assert "Plans for the next cohort" not in html
     (run / "effects.csv").unlink()
     with pytest.raises(UsageError, match="effects.csv"):
         build_report(run, tmp_path / "out2")
