@@ -5,7 +5,7 @@ SBC (Talts et al. 2018), for one registered model and a FIXED small design:
     θ_1..θ_L ~ p(θ | ỹ)  (L thinned posterior draws),  rank r = #{l : θ_l < θ̃} ∈ {0..L};
 if the sampler and model are right, r is uniform on {0..L} for every scalar θ, and
 for every contract estimand g(θ) (ranked as "estimand:<name>").
-Each replication is one task of a study (studies.run_study), seeded by its key.
+Each replication is one task of a study (studies/runner.py `run_study`), seeded by its key.
 Uniformity per parameter: a chi-square test over B equal bins of rank values (scipy) and
 arviz-stats' ECDF-PIT uniformity test (`pot_c`, Tesso & Vehtari 2026; what arviz_plots'
 plot_ecdf_pit reports for SBC) on randomised PIT values u = (r + V)/(L + 1), V ~ U(0, 1),
@@ -16,7 +16,7 @@ With nutpie, a worker compiles the observed model once per (model, design) and
 swaps in each replication's data (nutpie's `with_data` on a shared variable):
 a tiny fit then costs ~2 s instead of ~15 s.
 
-Coverage: over many datasets of a simulator scenario (simulate.simulate), fit
+Coverage: over many datasets of a simulator scenario (simulation/scenarios.py `simulate`), fit
 the default model and record, per contract estimand, whether its 90% HDI holds
 the truth (goal: 85–95%), and on every scenario whose true policy effect is 0
 (`null`, `selection`) its false-positive rate (goal ≤ 5%) under two rules: its
@@ -463,7 +463,7 @@ def coverage(scenarios=COVERAGE_SCENARIOS, reps: int = 100, out: Path | str = "c
 
 def write_coverage(records: list[dict], out: Path | str) -> CoverageResult:
     """coverage_long.csv, coverage.csv, false_positives.csv and coverage.png in `out` from finished
-    records (e.g. studies.load_results(out) to summarise a study stopped part-way)."""
+    records (e.g. runner.load_results(out) to summarise a study stopped part-way)."""
     out = Path(out)
     long = coverage_records_table(records)
     summary = coverage_summary(long) if len(long) else pd.DataFrame()
