@@ -4,15 +4,15 @@ No imports beyond the standard library: every stage (the report included) can re
 """
 from __future__ import annotations
 
-# Every interval the package reports is a 90% interval (DATA_CONTRACT.md §4, effects.csv).
+# Every interval the package reports is a 90% interval (effects.csv: README.md "What goes in, what comes out").
 INTERVAL_PROB = 0.9
 
-# The diagnostics gate (DESIGN.md "Trust"); the report quotes the same numbers.
+# The diagnostics gate (inference/diagnostics.py, README.md "Models"); the report quotes the same numbers.
 RHAT_MAX = 1.01
 ESS_MIN = 400
 BFMI_MIN = 0.3
 
-# Privacy (DATA_CONTRACT.md §3): a group summary needs at least this many distinct scholars.
+# Privacy (data/README.md "Privacy"): a group summary needs at least this many distinct scholars.
 MIN_SCHOLARS = 5
 
 # Sampling defaults (why these: mats_eval/inference/fitting.py, benchmarks/RESULTS.md).

@@ -1,4 +1,4 @@
-"""Errors the CLI maps to exit codes (DATA_CONTRACT.md §2)."""
+"""Errors the CLI maps to exit codes (README.md "The command line")."""
 from __future__ import annotations
 
 MAX_SHOWN = 50

@@ -23,7 +23,7 @@ Overall, per outcome:
   sensitivity analysis. The retrospective survey has one policy per cohort and
   element, so a within-element contrast cannot exist there; for it this
   pattern (each respondent rates mandatory and optional elements of her own
-  cohort: DESIGN.md "within-cohort differences in policy across elements")
+  cohort: the within-cohort differences in policy across elements)
   is the design's identification and is reported as ``identified``, with the
   assumption in the note;
 - ``confounded``: policy varies, but only in step with cohort (and kind): the

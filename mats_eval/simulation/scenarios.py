@@ -1,4 +1,4 @@
-"""Simulated datasets with known truth, in the shape of DATA_CONTRACT.md.
+"""Simulated datasets with known truth, in the shape of the data contract (data/README.md).
 
 The generative model is exactly the canonical parametrisation of
 `mats_eval.estimands.kernels` (so truth and estimate are the same quantity):
@@ -220,7 +220,7 @@ def cutpoints(n_categories: int, first: float, last: float) -> np.ndarray:
 
 
 def _mats_history(rng: np.random.Generator) -> Scenario:
-    """Three cohorts echoing the published MATS 3.0, 4.0 and 5.0 (PUBLIC_FACTS.md)."""
+    """Three cohorts echoing the published MATS 3.0, 4.0 and 5.0 (data/README.md: "What follows published facts")."""
     m3 = CohortPlan(
         "MATS 3.0", "3", 55, 10, start_date="2023-01-09", speakers="all",
         programme=(
