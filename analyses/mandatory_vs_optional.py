@@ -28,7 +28,7 @@ def main(dataset: ExampleDataset = DEFAULT_DATASET, out: NoteOut = None, *, fit_
             *(f"Identification: {n}" for n in effects["note"].dropna().unique() if n),
         ]
         observed = (run.observed or {}).get("ratings_by_kind_policy")
-        shown = None if observed is None else observed[observed["note"].fillna("") != SUPPRESSED]
+        shown = None if observed is None else observed[observed["note"] != SUPPRESSED]  # NaN (not suppressed) != SUPPRESSED
         tables = {"model_effects": effects, **({"naive_and_frequentist": naive} if naive is not None else {})}
         figures = {"ratings_by_policy": ratings_by_policy(shown)} if shown is not None and len(shown) else {}
         write_note(folder, "Mandatory versus optional programming", paragraphs, tables, figures)
