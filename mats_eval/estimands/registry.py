@@ -38,6 +38,7 @@ RETRO = ("retro_element_ref", "retro_mandatory", "retro_cutpoints_ref", "retro_c
 class Estimand:
     """One decision-relevant quantity (a row of effects.csv).
 
+    meaning: one line for the docs (`mats-eval estimands`) and the report's glossary.
     kernel(p, ref) -> draws: p maps canonical names to arrays over draws.
     sentence(row) -> plain words for the report, from the effects.csv row (a mapping).
     note(draws, ref) -> '' or a caveat for effects.csv's `note` (e.g. extrapolation).
@@ -47,6 +48,7 @@ class Estimand:
 
     name: str
     scale: str
+    meaning: str
     needs: tuple[str, ...]
     kernel: Callable[[Mapping, Reference], np.ndarray]
     sentence: Callable[[Mapping], str]
@@ -171,32 +173,43 @@ def _has_retro(ref: Reference) -> bool:
 # --- the registry ----------------------------------------------------------------
 
 ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
-    Estimand("mandatory_minus_optional_rating", "rating points", RATING, k.mandatory_minus_optional_rating,
+    Estimand("mandatory_minus_optional_rating", "rating points",
+             "expected session rating, mandatory minus optional, same kind, same week", RATING, k.mandatory_minus_optional_rating,
              _rating_gap("Mandatory sessions"), question="policy"),
-    Estimand("mandatory_minus_optional_retro", "rating points", RETRO, k.mandatory_minus_optional_retro,
+    Estimand("mandatory_minus_optional_retro", "rating points",
+             "the same for end-of-programme ratings of an element", RETRO, k.mandatory_minus_optional_retro,
              _rating_gap("In the end-of-programme survey, elements offered as mandatory"), question="policy",
              applies=_has_retro),
-    Estimand("attendance_week_slope", "log-odds per week", ATTENDANCE, k.attendance_week_slope, _week_slope,
+    Estimand("attendance_week_slope", "log-odds per week",
+             "change in attendance log-odds per programme week (optional sessions)", ATTENDANCE, k.attendance_week_slope, _week_slope,
              question="decay"),
-    Estimand("attendance_first_week", "probability", ATTENDANCE, k.attendance_first_week,
+    Estimand("attendance_first_week", "probability",
+             "expected attendance of an optional session in week 1 (new cohort, scholar, session)", ATTENDANCE, k.attendance_first_week,
              _attendance_in("first week"), question="decay"),
-    Estimand("attendance_last_week", "probability", ATTENDANCE, k.attendance_last_week,
+    Estimand("attendance_last_week", "probability",
+             "expected attendance of an optional session in the last week", ATTENDANCE, k.attendance_last_week,
              _attendance_in("last week"), question="decay"),
-    Estimand("volume_slope_rating", "log-odds per session/week", RATING, k.volume_slope_rating,
+    Estimand("volume_slope_rating", "log-odds per session/week",
+             "change in the rating latent per extra session of the kind in the week", RATING, k.volume_slope_rating,
              _slope("Each extra session of a kind in a week", "ratings"), question="volume"),
-    Estimand("volume_slope_attendance", "log-odds per session/week", ATTENDANCE, k.volume_slope_attendance,
+    Estimand("volume_slope_attendance", "log-odds per session/week",
+             "change in attendance log-odds per extra session of the kind in the week", ATTENDANCE, k.volume_slope_attendance,
              _slope("Each extra session of a kind in a week", "attendance"), question="volume"),
     # V* is a skewed function of the volume slopes (~1/|slope|): its HDI held the truth 79–82% of
     # the time in the coverage study, the equal-tailed interval 88% (benchmarks/CALIBRATION.md)
-    Estimand("optimal_sessions_per_week", "sessions", ATTENDANCE + RATING, k.optimal_sessions_per_week, _optimum,
+    Estimand("optimal_sessions_per_week", "sessions",
+             "the weekly volume that maximises expected valued attendance", ATTENDANCE + RATING, k.optimal_sessions_per_week, _optimum,
              question="volume", interval=EQUAL_TAILED, note=_optimum_note, costly=True),
-    Estimand("cohort_sd_rating", "log-odds", ("rating_cohort_sd",), k.cohort_sd_rating, _cohort_sd,
+    Estimand("cohort_sd_rating", "log-odds",
+             "spread (sd) of cohort effects on ratings", ("rating_cohort_sd",), k.cohort_sd_rating, _cohort_sd,
              question="cohorts"),
     # draws that never halve sit at the search horizon: equal-tailed limits stay exact while fewer than 5%
     # are censored, where an HDI would bend towards that pile (and a half-life ~ 1/slope is skewed, like V*)
-    Estimand("attendance_half_life_weeks", "weeks", ATTENDANCE, k.attendance_half_life_weeks, _half_life,
+    Estimand("attendance_half_life_weeks", "weeks",
+             "weeks until a new cohort's optional attendance falls to half its first-week level", ATTENDANCE, k.attendance_half_life_weeks, _half_life,
              question="decay", interval=EQUAL_TAILED, note=_half_life_note),
-    Estimand("mandatory_minus_optional_attendance", "percentage points", ATTENDANCE + ("attendance_mandatory",),
+    Estimand("mandatory_minus_optional_attendance", "percentage points",
+             "attendance of a mandatory minus an optional session, same kind and week", ATTENDANCE + ("attendance_mandatory",),
              k.mandatory_minus_optional_attendance, _attendance_gap, question="policy"),
 ]}
 
@@ -220,3 +233,11 @@ def estimand_draws(p: Mapping, ref: Reference, costly: bool = True,
 def names_for(question: str) -> list[str]:
     """The estimands that answer one of the programme's questions ('policy', 'decay', 'volume', 'cohorts')."""
     return [n for n, e in ESTIMANDS.items() if e.question == question]
+
+
+def registry_table():
+    """The registry as a tidy DataFrame (estimand, scale, interval, question, meaning): the docs' list."""
+    import pandas as pd
+
+    return pd.DataFrame([{"estimand": e.name, "scale": e.scale, "interval": INTERVAL_LABELS[e.interval],
+                          "question": e.question, "meaning": e.meaning} for e in ESTIMANDS.values()])
