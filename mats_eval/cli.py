@@ -75,6 +75,48 @@ def validate(dataset: Dataset):
         typer.echo(f"{data.implied_attendance} rating(s) with no attendance row (counted as attended)")
 
 
+@app.command("import")
+def import_(
+    mapping: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False,
+                                            help="Mapping YAML: which export feeds which table (see `mats-eval init`).")],
+    out: out_option("Dataset folder to write (must not exist unless --force)."),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")] = False,
+    force: Force = False,
+):
+    """Turn spreadsheet exports (CSV, .xlsx, .ods) into a dataset folder, pseudonymising people.
+
+    Example: mats-eval import exports/mapping.yaml --out data/mats5 --dry-run
+    """
+    from mats_eval.data.importer import import_dataset
+
+    try:
+        report = import_dataset(mapping, out, dry_run=dry_run, force=force)
+    except MatsEvalError as exc:
+        _fail(exc)
+    typer.echo(report.render())
+    if not dry_run:
+        typer.echo(f"{out}: valid (check it any time with `mats-eval validate {out}`)")
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(show_default=False, help="Folder to create for the new dataset.")],
+    force: Force = False,
+):
+    """Write an empty dataset template: the six tables' headers, a README of the rules, an example mapping.
+
+    Example: mats-eval init data/mats6
+    """
+    from mats_eval.data.template import EXAMPLE_MAPPING_NAME, write_template
+
+    try:
+        write_template(folder, force=force)
+    except MatsEvalError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {folder}: fill in the CSV tables (README.md says how), or edit "
+               f"{EXAMPLE_MAPPING_NAME} and run `mats-eval import`")
+
+
 @app.command()
 def simulate(
     out: out_option("Folder to write the dataset and truth.json into."),
