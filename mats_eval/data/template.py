@@ -69,7 +69,7 @@ sources:
       Discussion group (week 3): Discussion group, week 3
       Discussion group (week 4): Discussion group, week 4
     duplicates: keep-last        # a resubmitted response replaces the earlier one
-    # keep: [Any comments for the organisers?]   # free text is dropped unless kept here
+    # keep: ["Any comments for the organisers?"]   # free text is dropped unless kept here
 
   # The end-of-programme survey: one column per programme element, 0-10 with "N/A".
   - file: survey.csv

@@ -90,6 +90,9 @@ def import_dataset(mapping_path: Path | str, out: Path | str, dry_run: bool = Fa
     if not dry_run and out.exists() and not force:
         raise UsageError(f"{out} already exists; pass --force to replace it")
     sources, problems = _read_sources(mapping)
+    if len(sources) < len(mapping.sources) or any(s.unusable for s in sources):
+        # a source that could not be read would make every reference to it look wrong: stop here
+        raise ValidationError([str(p) for p in sorted(problems, key=_reading_order(mapping))])
     records, failed = {}, {}
     for read in sources:
         records.setdefault(read.source.table, []).extend(read.records)

@@ -251,15 +251,15 @@ def _source(raw, where: str, folder: Path, cohorts: dict[str, Cohort], shared_na
     if not isinstance(raw, dict):
         problems.add(where, "must be a mapping (file, table, columns, ...)")
         return None
-    problems.unknown_keys(raw, _SOURCE_KEYS, where)
     file, table = _yaml_text(raw.get("file")), _yaml_text(raw.get("table"))
+    where = f"{where} ({file})" if file else where
+    problems.unknown_keys(raw, _SOURCE_KEYS, where)
     if not file:
         problems.add(f"{where}.file", "missing (the spreadsheet, relative to the mapping file)")
     if table not in FIELDS:
         problems.add(f"{where}.table", f"must be one of {', '.join(FIELDS)}, got {raw.get('table')!r}")
     if not file or table not in FIELDS:
         return None
-    where = f"{where} ({file})"
     fields = FIELDS[table]
 
     columns = raw.get("columns") or {}

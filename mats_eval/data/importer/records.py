@@ -169,6 +169,7 @@ class SourceRecords:
     records: list[Record] = field(default_factory=list)
     failed: list[Record] = field(default_factory=list)  # rows with a problem: they still vouch for their keys
     problems: list[Problem] = field(default_factory=list)
+    unusable: bool = False  # its columns or fixed values are wrong: no row was read
     rows_read: int = 0
     left_out: int = 0  # cells or rows whose value was missing (blank mark, N/A)
     dropped: list[str] = field(default_factory=list)  # headers of columns not used (free text is dropped here)
@@ -183,6 +184,7 @@ def source_records(source: Source, grid: Grid) -> SourceRecords:
     kept = {h: p for h in source.keep if (p := _position(grid, h, "keep", out.problems)) is not None}
     wide = _wide_positions(source, grid, fields, kept, out.problems) if source.layout == "wide" else []
     if out.problems:  # a missing column or a bad fixed value makes every row wrong: say so once
+        out.unusable = True
         return out
     used = set(kept.values()) | {p for p, _ in wide} | {p for ps in fields.values() for p in _as_list(ps)}
     out.dropped = [h for p, h in enumerate(grid.headers) if h and p not in used]

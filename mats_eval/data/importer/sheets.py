@@ -168,5 +168,5 @@ def _workbook_rows(source: Source, engine: str) -> tuple[str, list[list[str]]]:
             raise SourceError(Problem(Place(source.file, None),
                                       f"no sheet {shown(sheet)} (sheets: {', '.join(map(shown, names))})"))
         # header=None keeps every row, blank ones included, so index i is spreadsheet row i + 1
-        frame = book.parse(sheet, header=None, dtype=object)
+        frame = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
     return sheet, [[_cell_text(value) for value in row] for row in frame.itertuples(index=False, name=None)]
