@@ -75,6 +75,17 @@ def validate(dataset: Dataset):
         typer.echo(f"{data.implied_attendance} rating(s) with no attendance row (counted as attended)")
 
 
+@app.command()
+def estimands():
+    """List every estimand the package reports: name, unit, interval and meaning (the registry).
+
+    Example: mats-eval estimands
+    """
+    from mats_eval.estimands.registry import registry_table
+
+    typer.echo(registry_table().to_string(index=False))
+
+
 @app.command("import")
 def import_(
     mapping: Annotated[Path, typer.Argument(exists=True, dir_okay=False, show_default=False,
