@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import Callable
 
 from mats_eval.data.importer.mapping import IDENTITY_FIELDS, WIDE_KEY, WIDE_VALUE, Source
-from mats_eval.data.importer.sheets import Grid, Place, Problem, _norm
+from mats_eval.data.importer.sheets import Grid, Place, Problem, normalise
 from mats_eval.data.programdata import ARCHETYPES, POLICIES, RETRO_ELEMENTS, SESSION_KINDS
 from mats_eval.data.schema import parse_date, parse_flag, parse_float, parse_int, shown
 
@@ -59,7 +59,7 @@ class Reader:
 
 
 def identity(text: str) -> str:
-    return _norm(text)
+    return normalise(text)
 
 
 def _text(text: str) -> str:
@@ -132,7 +132,7 @@ def read_cell(name: str, text: str, reader: Reader, labels: dict[str, str | None
     private = name in IDENTITY_FIELDS
     found = "this cell" if private else shown(text)
     if labels:
-        matched = {_norm(label): value for label, value in labels.items()}.get(_norm(text), text)
+        matched = {normalise(label): value for label, value in labels.items()}.get(normalise(text), text)
         if matched is None:
             return MISSING, None
         if matched != text:  # a label: its mapped value must read as the field
@@ -265,8 +265,8 @@ def _wide_positions(source: Source, grid: Grid, fields: dict, kept: dict, proble
     elif isinstance(source.wide_columns, list):
         named = [(h, h) for h in source.wide_columns]
     else:  # "rest": every named column the mapping does not use otherwise
-        taken = {p for p in fields.values() if isinstance(p, int)} | {p for v in fields.values() if isinstance(v, list) for p in v}
-        taken |= set(kept.values()) | {grid.position(h) for h in source.ignore}
+        taken = {p for ps in fields.values() for p in _as_list(ps)} | set(kept.values())
+        taken |= {grid.position(h) for h in source.ignore}
         named = [(h, h) for p, h in enumerate(grid.headers) if h and p not in taken]
     wide = []
     for header, key in named:

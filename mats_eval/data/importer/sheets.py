@@ -90,9 +90,9 @@ class Grid:
 
     def position(self, header: str) -> int | None:
         """The column holding `header` (compared without case and surrounding spaces)."""
-        wanted = _norm(header)
+        wanted = normalise(header)
         for position, name in enumerate(self.headers):
-            if _norm(name) == wanted:
+            if normalise(name) == wanted:
                 return position
         return None
 
@@ -104,7 +104,8 @@ class Grid:
                        f"the header row {self.header_row} has {listed or 'no names'}")
 
 
-def _norm(text: str) -> str:
+def normalise(text: str) -> str:
+    """Headers, labels and identities compare trimmed, with single spaces, in lower case."""
     return " ".join(text.split()).casefold()
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from mats_eval.data.importer.mapping import Cohort, Mapping
 from mats_eval.data.importer.records import MISSING, Record
-from mats_eval.data.importer.sheets import Problem
+from mats_eval.data.importer.sheets import Problem, normalise
 from mats_eval.data.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX, pseudonymise
 from mats_eval.data.schema import TABLES, shown
 
@@ -38,7 +38,7 @@ _MAX_SUGGESTIONS = 3
 
 @dataclass
 class Assembly:
-    """The tables built so far and every problem found on the way."""
+    """The mapping being imported and every problem found across sources, at its source cell."""
 
     mapping: Mapping
     problems: list[Problem] = field(default_factory=list)
@@ -184,8 +184,8 @@ def _sessions(work: Assembly, rows: list[Record], failed: list[Record]) -> dict[
 def _session_name(record: Record) -> str:
     """The session's name after the mapping's `session_names` (compared without case or extra spaces)."""
     name = record.values["session"]
-    renames = {" ".join(k.split()).casefold(): " ".join(v.split()) for k, v in record.source.session_names.items()}
-    return renames.get(name.casefold(), name)
+    renames = {normalise(k): " ".join(v.split()) for k, v in record.source.session_names.items()}
+    return renames.get(normalise(name), name)
 
 
 def _pairs(work: Assembly, rows: list[Record], scholars: dict, sessions: dict, value: str) -> dict[tuple, Record]:
