@@ -15,8 +15,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated, Optional
 
 import pandas as pd
+import typer
 
 import mats_eval
 from mats_eval.cli_options import ExampleDataset, default_example, fit_settings, optional_out_option, script, takes
@@ -27,10 +29,14 @@ from mats_eval.runfolder import FitResult, load_run
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 DEFAULT_DATASET = default_example()
 
+ExistingRun = Annotated[Optional[Path], typer.Option(
+    "--run", exists=True, file_okay=False,
+    help="Report this run folder (e.g. runs/example/run, as `mats-eval run` wrote it) instead of fitting "
+         "again: the note then states exactly the numbers of that run's report.")]
 NoteOut = optional_out_option("Folder for the note, its tables and figures and the run folder(s) behind them "
                               "(default: reports/<script name>; replaced).")
 
-__all__ = ["DEFAULT_DATASET", "REPORTS", "ExampleDataset", "NoteOut", "analysis", "note_folder", "fit_into", "read_run", "question_rows",
+__all__ = ["DEFAULT_DATASET", "REPORTS", "ExampleDataset", "ExistingRun", "NoteOut", "main_run", "analysis", "note_folder", "fit_into", "read_run", "question_rows",
            "sentences", "verdict", "write_note"]
 
 
@@ -57,6 +63,14 @@ def fit_into(folder: Path, dataset: Path, settings: dict, run_name: str = "run",
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="diagnostics gate failed")
         return mats_eval.fit(dataset, out=folder / run_name, **{**settings, **overrides})
+
+
+def main_run(folder: Path, dataset: Path, settings: dict, run: Path | None, **overrides) -> FitResult:
+    """The run a note reports: the given run folder, else a fit of `dataset` into `folder/run`."""
+    if run is None:
+        fit_into(folder, dataset, settings, **overrides)
+        run = folder / "run"
+    return read_run(run)
 
 
 def read_run(run_dir: Path) -> FitResult:

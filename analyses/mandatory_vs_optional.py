@@ -4,7 +4,7 @@ and cohort differences are accounted for?
     .venv/bin/python analyses/mandatory_vs_optional.py [DATASET] [--out DIR] [--draws N ...]
 """
 from _common import (
-    DEFAULT_DATASET, ExampleDataset, NoteOut, analysis, fit_into, note_folder, question_rows, read_run, sentences,
+    DEFAULT_DATASET, ExampleDataset, ExistingRun, NoteOut, analysis, main_run, note_folder, question_rows, sentences,
     verdict, write_note,
 )
 
@@ -12,10 +12,10 @@ from mats_eval.data.observed import SUPPRESSED
 from mats_eval.report.plots import ratings_by_policy
 
 
-def main(dataset: ExampleDataset = DEFAULT_DATASET, out: NoteOut = None, *, fit_settings: dict) -> None:
+def main(dataset: ExampleDataset = DEFAULT_DATASET, out: NoteOut = None, run: ExistingRun = None, *,
+         fit_settings: dict) -> None:
     with note_folder(out, "mandatory_vs_optional") as folder:
-        fit_into(folder, dataset, fit_settings)
-        run = read_run(folder / "run")
+        run = main_run(folder, dataset, fit_settings, run)
         effects = question_rows(run.effects, "policy")
         naive = run.crosscheck
         if naive is not None:

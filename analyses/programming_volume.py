@@ -4,7 +4,7 @@ Reports volume slopes, the valued-attendance curve U(V) with its optimum, and th
     .venv/bin/python analyses/programming_volume.py [DATASET] [--out DIR] [--plans YAML] [--draws N ...]
 """
 from _common import (
-    DEFAULT_DATASET, ExampleDataset, NoteOut, analysis, fit_into, note_folder, question_rows, read_run, sentences,
+    DEFAULT_DATASET, ExampleDataset, ExistingRun, NoteOut, analysis, main_run, note_folder, question_rows, sentences,
     verdict, write_note,
 )
 
@@ -13,11 +13,10 @@ from mats_eval.pipeline import DEFAULT_PLANS
 from mats_eval.report.plots import volume_curve
 
 
-def main(dataset: ExampleDataset = DEFAULT_DATASET, out: NoteOut = None, plans: Plans = DEFAULT_PLANS, *,
-         fit_settings: dict) -> None:
+def main(dataset: ExampleDataset = DEFAULT_DATASET, out: NoteOut = None, plans: Plans = DEFAULT_PLANS,
+         run: ExistingRun = None, *, fit_settings: dict) -> None:
     with note_folder(out, "programming_volume") as folder:
-        fit_into(folder, dataset, fit_settings, plans=plans)
-        run = read_run(folder / "run")
+        run = main_run(folder, dataset, fit_settings, run, plans=plans)
         effects = question_rows(run.effects, "volume")
         tables, figures = {"effects": effects}, {}
         curve = run.volume_curve
