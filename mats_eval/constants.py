@@ -20,3 +20,16 @@ DEFAULT_DRAWS = 3000
 DEFAULT_TUNE = 1000
 DEFAULT_CHAINS = 2
 DEFAULT_TARGET_ACCEPT = 0.8
+
+# The decision model's default utility (estimands/kernels.py "what attended sessions are worth",
+# decisions/utility.py; README.md "Plans"). Units are research hours per scholar: an attended hour
+# rated at the top of the scale is worth VALUE_PER_ATTENDED_HOUR research hours, worth falls
+# linearly to 0 at the bottom of the scale, and every attended hour costs RESEARCH_HOUR_COST
+# research hours. With (1.0, 0.5) a session pays off when its rating is above the scale's middle.
+VALUE_PER_ATTENDED_HOUR = 1.0
+RESEARCH_HOUR_COST = 0.5
+# Plans whose expected utilities differ by less than this (research hours per scholar over the
+# whole programme, a quarter of an hour) are called practically tied rather than ranked.
+TIE_THRESHOLD_HOURS = 0.25
+# The volume optimum is searched on this step (sessions per week) within the data's range.
+VOLUME_GRID_STEP = 0.25

@@ -16,7 +16,9 @@ Written when the fit could compute them (OPTIONAL_TABLES, `<name>.csv`):
   at the reference kind and volume (models with attendance);
 - crosscheck.csv, loo.csv, loo_pointwise.csv (fit(..., checks=True));
 - prior_sensitivity.csv (policy effect not identified within cohorts);
-- plans.csv, plans_by_week.csv (pipeline.run with a plans file: decisions.write_plans).
+- plans.csv, plans_by_week.csv, plan_sensitivity.csv (pipeline.run with a plans file:
+  decisions.write_plans) and recommendation.json (RECOMMENDATION_FILE: best plan, tie status,
+  the recommendation's sentences, the utility settings; decisions/recommend.py).
 And:
 - decision_draws.nc: canonical parameter draws per session kind (one netCDF
   group per kind), thinned to the kernels.CURVE_DRAWS draws the volume optimum
@@ -51,7 +53,8 @@ SUMMARY_COLUMNS = ["parameter", "mean", "sd", "hdi_low", "hdi_high", "ess_bulk",
 RUN_FILES = ("manifest.json", "posterior.nc", "summary.csv", "effects.csv", "diagnostics.json")
 REFERENCE_FILE = "reference.json"
 OPTIONAL_TABLES = ("crosscheck", "loo", "loo_pointwise", "volume_curve", "attendance_curve", "prior_sensitivity",
-                   "plans", "plans_by_week")
+                   "plans", "plans_by_week", "plan_sensitivity")
+RECOMMENDATION_FILE = "recommendation.json"
 DECISION_DRAWS_FILE = "decision_draws.nc"
 OBSERVED_DIR = "observed"
 CHECKS_DIR = "checks"
@@ -77,6 +80,7 @@ class FitResult:
     prior_sensitivity: pd.DataFrame | None = None
     plans: pd.DataFrame | None = None
     plans_by_week: pd.DataFrame | None = None
+    plan_sensitivity: pd.DataFrame | None = None
     checks: dict | None = None  # {table name: DataFrame} of predictive checks (ppc.check_tables)
     reference: Reference | None = None
     # {kind: {canonical name: draws}}: what decisions.plans evaluates plans from

@@ -5,6 +5,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mats_eval.constants import VOLUME_GRID_STEP
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -13,6 +15,10 @@ class Reference:
     kind: most frequent kind among optional sessions; volume: its mean weekly
     volume where offered; n_weeks: longest programme; session/retro scale: the
     most common scale; element: most rated retrospective element.
+    volume_grid: where the volume optimum is searched, the reference kind's
+    weekly volumes the data cover (observed minimum to maximum, VOLUME_GRID_STEP apart);
+    observed_volumes: (cohort, sessions of the kind a week, weeks run at that volume),
+    the aggregate the volume figure and volume_curve.csv's observed_cohorts show.
     """
 
     kind: str
@@ -23,9 +29,40 @@ class Reference:
     volume_grid: tuple[float, ...]
     retro_scale: tuple[int, int] | None = None
     element: str | None = None
+    observed_volumes: tuple[tuple[str, float, int], ...] = ()
+
+    def __post_init__(self):
+        # read back from JSON the triples are lists: keep them tuples (hashable, comparable)
+        object.__setattr__(self, "observed_volumes", tuple(tuple(t) for t in self.observed_volumes))
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def volume_range(self) -> tuple[float, float]:
+        """(lowest, highest) weekly volume of the reference kind any cohort ran; the grid's ends
+        when the volumes are not recorded (a reference.json written before they were)."""
+        volumes = [v for _, v, _ in self.observed_volumes] or list(self.volume_grid)
+        return float(min(volumes)), float(max(volumes))
+
+    @property
+    def curve_grid(self) -> tuple[float, ...]:
+        """volume_grid widened by up to one session a week below and two above (not below 0.5/week),
+        on the same step: volume_curve.csv shows the extrapolated stretch next to the data."""
+        lo, hi = self.volume_range
+        below = VOLUME_GRID_STEP * np.floor((lo - max(lo - 1.0, 0.5)) / VOLUME_GRID_STEP + 1e-9)
+        return tuple(sorted(set(volume_grid(lo - below, hi + 2.0)) | set(self.volume_grid)))
+
+    def is_extrapolated(self, volume) -> np.ndarray:
+        """True where a weekly volume lies outside the range the data cover."""
+        lo, hi = self.volume_range
+        volume = np.asarray(volume, dtype=float)
+        return (volume < lo - 1e-9) | (volume > hi + 1e-9)
+
+    def cohorts_at(self, volume: float) -> str:
+        """'MATS 4.0 (3 weeks); MATS 5.0 (1 week)': the cohorts that ran `volume` sessions of the kind a week."""
+        return "; ".join(f"{cohort} ({weeks} week{'s' if weeks != 1 else ''})"
+                         for cohort, v, weeks in self.observed_volumes if abs(v - volume) < 1e-9)
 
 
 def _mode(values) -> object:
@@ -46,8 +83,8 @@ def reference_from(data) -> Reference:
     session_scale = _mode(
         zip(data.cohorts["session_scale_min"].astype(int), data.cohorts["session_scale_max"].astype(int))
     )
-    max_volume = float(sessions.groupby(["cohort", "week", "kind"]).size().max())
-    grid = tuple(np.round(np.arange(0.5, max(12.0, 2 * max_volume) + 1e-9, 0.25), 2).tolist())
+    observed = per_week.rename("volume").reset_index().groupby(["cohort", "volume"]).size()
+    observed_volumes = tuple((str(c), float(v), int(n)) for (c, v), n in observed.items())
     retro_scale = element = None
     retro = data.retrospective
     if retro is not None and len(retro):
@@ -63,7 +100,16 @@ def reference_from(data) -> Reference:
         n_weeks=n_weeks,
         rating_week=(1 + n_weeks) / 2,
         session_scale=tuple(int(x) for x in session_scale),
-        volume_grid=grid,
+        volume_grid=volume_grid(float(per_week.min()), float(per_week.max())),
         retro_scale=None if retro_scale is None else tuple(int(x) for x in retro_scale),
         element=element,
+        observed_volumes=observed_volumes,
     )
+
+
+def volume_grid(low: float, high: float, step: float = VOLUME_GRID_STEP) -> tuple[float, ...]:
+    """low, low + step, …, high (high included): the volumes the optimum is searched over."""
+    grid = np.arange(low, high + 1e-9, step)
+    if grid[-1] < high - 1e-9:
+        grid = np.append(grid, high)
+    return tuple(np.round(grid, 6).tolist())

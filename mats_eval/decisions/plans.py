@@ -1,25 +1,25 @@
-"""Next cohort's programme: counterfactual plans, expected utility, P(best).
+"""Next cohort's programme: counterfactual plans, expected utility, P(best), ties.
 
 A plan (YAML, see analyses/plans/example.yaml) says, for a new cohort, how many
 sessions of each kind run per week, whether each kind is mandatory or optional,
-how long they last and how the volume is spread over the weeks.
+how long they last and how the volume is spread over the weeks; `candidate_plans`
+(or a plans file's `grid:` block) makes every combination of a grid of them.
 
-For each plan and each posterior draw we evaluate, with the population-average
-functions of `estimands.py` (they integrate a freshly drawn new cohort, new
-scholars and new sessions exactly), per kind k and week w with volume V_kw:
+For each plan and each posterior draw, per kind k and week w with V_kw sessions of
+h_k hours (estimands/kernels.py `attended_session_moments`: a new cohort, scholar and
+session, the scholar's attendance and rating effects correlated):
 
-    a_kw = P(attend | k, w, V_kw, m_k)        E[rating]_kw,  v_kw = value(E[rating]_kw) ∈ [0, 1]
-    attended hours  H   = Σ_kw V_kw · h_k · a_kw               (per scholar, whole programme)
-    valued hours    Q   = Σ_kw V_kw · h_k · a_kw · v_kw
-    mandatory hours M   = Σ_kw m_k · V_kw · h_k · a_kw        (research hours mandatory sessions take)
-    utility         U   = value_per_attended_hour · Q − research_hour_cost · H
+    attended hours  H   = Σ_kw V_kw · h_k · E[a_kw]                 (per scholar, whole programme)
+    valued hours    Q   = Σ_kw V_kw · h_k · E[a_kw · worth(Y_kw)]
+    mandatory hours M   = Σ_kw m_k · V_kw · h_k · E[a_kw]          (research hours mandatory sessions take)
+    utility         U   = value_per_attended_hour · Q − research_hour_cost · H   (decisions/utility.py)
 
-so an attended hour is worth its value on the rating scale (0 at the scale
-minimum, 1 at the maximum) and costs `research_hour_cost` hours of research it
-displaces; with the defaults (1.0, 0.5) a session pays off when its expected
-rating is above the middle of the scale. Across plans, on the same draws:
-P(best) = share of draws in which the plan has the highest U; expected loss =
-E[max_plans U − U_plan] (in valued hours per scholar).
+H counts every kind: the research time a plan costs is its whole programming load.
+Across plans, on the same draws: P(best) = share of draws in which the plan has the
+highest U; expected loss = E[max_plans U − U_plan] (research hours per scholar); a
+plan is `tied_with_best` when its expected utility is within the utility's
+tie_threshold of the best. decisions/recommend.py turns this into the recommendation
+and the sensitivity table.
 
 The draws come from the run folder (decision_draws.nc and reference.json, written
 at fit time): `plans_from_run(run_dir, plans_path)`. No PyMC is imported here.
@@ -27,6 +27,7 @@ at fit time): `plans_from_run(run_dir, plans_path)`. No PyMC is imported here.
 from __future__ import annotations
 
 import html
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -38,19 +39,13 @@ from mats_eval.estimands import kernels as estimands
 from mats_eval.estimands.intervals import hdi
 from mats_eval.errors import UsageError
 from mats_eval.data.programdata import POLICIES, SESSION_KINDS
+from mats_eval.decisions.utility import UTILITY_KEYS, Utility, utility_from_dict
 
 FRONT_LOADED = (1.5, 0.5)  # multiplier of the weekly volume in the first and last week
+SCHEDULES = ("even", "front-loaded")
 _PLAN_KEYS = {"name", "weeks", "sessions", "policy", "hours", "schedule"}
-_UTILITY_KEYS = {"value_per_attended_hour", "research_hour_cost"}
-_TOP_KEYS = {"utility", "plans"}
-
-
-@dataclass(frozen=True)
-class Utility:
-    """U = value_per_attended_hour · valued hours − research_hour_cost · attended hours."""
-
-    value_per_attended_hour: float = 1.0
-    research_hour_cost: float = 0.5
+_GRID_KEYS = {"weeks", "sessions", "policy", "hours", "schedule"}
+_TOP_KEYS = {"utility", "plans", "grid"}
 
 
 @dataclass(frozen=True)
@@ -114,20 +109,81 @@ def load_plans(path: Path | str) -> tuple[list[Plan], Utility]:
 
 
 def plans_from_dict(doc, source: str = "<plans>") -> tuple[list[Plan], Utility]:
-    """Validate a parsed plans document ({utility: ..., plans: [...]}) into Plans."""
+    """Validate a parsed plans document ({utility: ..., plans: [...], grid: {...}}) into Plans.
+
+    `plans` lists plans one by one, `grid` generates every combination (candidate_plans); at
+    least one of them is needed, both may be given.
+    """
     if not isinstance(doc, dict):
-        raise UsageError(f"{source}: expected a mapping with a 'plans' list at the top level")
+        raise UsageError(f"{source}: expected a mapping with a 'plans' list or a 'grid' at the top level")
     _reject_unknown(doc, _TOP_KEYS, source, "")
-    utility = _parse_utility(doc.get("utility") or {}, source)
+    utility = utility_from_dict(doc.get("utility"), source)
     raw = doc.get("plans")
-    if not isinstance(raw, list) or not raw:
-        raise UsageError(f"{source}: 'plans' must be a non-empty list")
-    plans = [_parse_plan(p, source, f"plans[{i}]") for i, p in enumerate(raw)]
+    if raw is None and "grid" not in doc or raw is not None and (not isinstance(raw, list) or not raw):
+        raise UsageError(f"{source}: 'plans' must be a non-empty list (or give a 'grid' of candidate plans)")
+    plans = [_parse_plan(p, source, f"plans[{i}]") for i, p in enumerate(raw or [])]
+    if "grid" in doc:
+        plans += _parse_grid(doc["grid"], source)
     names = [p.name for p in plans]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise UsageError(f"{source}: plans.name: duplicated plan name(s) {duplicated}")
     return plans, utility
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _parse_grid(raw, source: str) -> list[Plan]:
+    """A `grid:` block: weeks, sessions {kind: [per week, ...]}, policy {kind: [policies]} or one
+    policy for all, hours {kind: hours}, schedule [even, front-loaded] (each plan validated as usual)."""
+    if not isinstance(raw, dict):
+        _fail(source, "grid", f"must be a mapping with keys {', '.join(sorted(_GRID_KEYS))}")
+    _reject_unknown(raw, _GRID_KEYS, source, "grid")
+    sessions = _kind_mapping(raw.get("sessions"), source, "grid.sessions")
+    if not sessions:
+        _fail(source, "grid.sessions", "must name at least one session kind with its sessions per week")
+    policy = raw.get("policy", "optional")
+    policies = (_kind_mapping(policy, source, "grid.policy") if isinstance(policy, dict)
+                else {k: policy for k in sessions})
+    plans = candidate_plans(list(sessions), {k: _as_list(v) for k, v in sessions.items()},
+                            {k: _as_list(policies.get(k, "optional")) for k in sessions},
+                            _as_list(raw.get("schedule", "even")), raw.get("weeks"), raw.get("hours") or {})
+    return [_parse_plan(_plan_as_dict(p), source, f"grid ({p.name!r})") for p in plans]
+
+
+def _plan_as_dict(plan: Plan) -> dict:
+    return {"name": plan.name, "weeks": plan.weeks, "sessions": dict(plan.sessions), "policy": dict(plan.policy),
+            "hours": dict(plan.hours), "schedule": plan.schedule}
+
+
+def candidate_plans(kinds, volumes, policies=("optional",), schedules=("even",), weeks: int = 10,
+                    hours=None) -> list[Plan]:
+    """Every plan of a grid: for each kind a weekly volume and a policy, and one schedule.
+
+    volumes: {kind: [sessions per week, ...]} or one list for every kind; policies: {kind: [...]}
+    or one list for every kind; schedules: 'even' and/or 'front-loaded'; hours: {kind: hours per
+    session} (default 1). A kind at 0 sessions a week is left out of that plan; all-zero plans
+    are dropped. Names spell the plan out ("seminar 2/week optional + discussion_group 1/week
+    mandatory, even").
+    """
+    kinds = list(kinds)
+    per_kind = lambda x: {k: list(x[k]) for k in kinds} if isinstance(x, dict) else {k: list(x) for k in kinds}  # noqa: E731
+    volumes, policies = per_kind(volumes), per_kind(policies)
+    options = [[(k, v, pol) for v in volumes[k] for pol in (policies[k] if v else policies[k][:1])] for k in kinds]
+    plans, seen = [], set()
+    for combo in itertools.product(*options):
+        offered = [(k, v, pol) for k, v, pol in combo if v]
+        kind_hours = {k: float(h) for k, h in (hours or {}).items() if k in {o[0] for o in offered}}
+        for schedule in schedules:
+            name = " + ".join(f"{k} {v:g}/week {pol}" for k, v, pol in offered) + f", {schedule}"
+            if not offered or name in seen:
+                continue
+            seen.add(name)
+            plans.append(Plan(name, weeks, {k: float(v) for k, v, _ in offered}, {k: pol for k, _, pol in offered},
+                              kind_hours, schedule))
+    return plans
 
 
 def _fail(source: str, where: str, message: str):
@@ -145,13 +201,6 @@ def _number(value, source: str, where: str, minimum: float = 0.0, strict: bool =
     if not ok or value < minimum or (strict and value == minimum):
         _fail(source, where, f"must be a number {'>' if strict else '>='} {minimum}, got {value!r}")
     return float(value)
-
-
-def _parse_utility(raw, source: str) -> Utility:
-    if not isinstance(raw, dict):
-        _fail(source, "utility", "must be a mapping")
-    _reject_unknown(raw, _UTILITY_KEYS, source, "utility")
-    return Utility(**{k: _number(v, source, f"utility.{k}") for k, v in raw.items()})
 
 
 def _kind_mapping(raw, source: str, where: str) -> dict:
@@ -218,29 +267,35 @@ def _parse_schedule(raw, weeks: int, source: str, where: str) -> str | tuple[flo
 class PlanComparison:
     """Result of `evaluate_plans`.
 
-    table: one row per plan, lowest expected loss (= highest expected utility)
-    first; posterior means of expected_attendance (attended / offered
-    sessions), expected_rating (E[rating] averaged over attended sessions),
-    valued_hours, attended_hours and mandatory_research_hours (per scholar over
-    the programme), utility_mean/hdi_low/hdi_high, prob_best, expected_loss. by_week: plan, week, kind ('all' or a kind),
-    sessions, attendance_mean, attendance_hdi_low/high. utility: draws × plans (None when
-    read back from a run folder's plans.csv, which keeps only the summaries).
+    table: one row per plan, highest expected utility (= lowest expected loss) first; posterior
+    means of expected_attendance (attended / offered sessions, a new scholar), expected_rating
+    (the rating of attended sessions, E[a·Y]/E[a]: weighted towards the scholars who come),
+    valued_hours, attended_hours and mandatory_research_hours (per scholar over the programme),
+    programming_hours_per_week (hours offered per week, all kinds), utility_mean/hdi_low/hdi_high,
+    prob_best, expected_loss, utility_gap_to_best (E[U_best] − E[U_plan]) and tied_with_best
+    (gap within the utility's tie_threshold). by_week: plan, week, kind ('all' or a kind),
+    sessions, attendance_mean, attendance_hdi_low/high. utility, valued, attended: draws × plans
+    of U, Q and H (None when read back from a run folder's plans.csv, which keeps the summaries).
     """
 
     table: pd.DataFrame
     by_week: pd.DataFrame
     utility: pd.DataFrame | None
     settings: Utility
+    valued: pd.DataFrame | None = None
+    attended: pd.DataFrame | None = None
 
     @property
     def best(self) -> str:
         return str(self.table.iloc[0]["plan"])
 
+    @property
+    def tied(self) -> list[str]:
+        """The plans practically tied with the best (the best first)."""
+        return [str(p) for p in self.table.loc[self.table["tied_with_best"].astype(bool), "plan"]]
+
     def _repr_html_(self) -> str:
-        caption = html.escape(
-            f"Plan comparison (utility = {self.settings.value_per_attended_hour:g}·valued hours − "
-            f"{self.settings.research_hour_cost:g}·attended hours, per scholar; 90% HDI)"
-        )
+        caption = html.escape(f"Plan comparison (research hours per scholar; 90% HDI): {self.settings.describe()}")
         return f"<b>{caption}</b>" + self.table.to_html(index=False, float_format=lambda x: f"{x:.3g}")
 
 
@@ -261,47 +316,43 @@ def _params_for(params_by_kind: Mapping[str, Mapping], kind: str, plan: Plan) ->
     return p
 
 
-def kind_week_outcomes(p: Mapping, ref: estimands.Reference, weeks: int, volume: np.ndarray, mandatory: bool):
-    """Per-draw attendance a_w and value v_w of one kind over the weeks: two (draws, weeks) arrays.
-
-    value(r) = (r − scale_min) / (scale_max − scale_min) of the population expected rating.
-    """
-    lo, hi = ref.session_scale
-    m = float(mandatory)
-    att, val, rating = [], [], []
-    for w in range(1, weeks + 1):
-        v = volume[w - 1]
-        att.append(estimands.attendance_probability(p, w, v, m))
-        r = estimands.expected_session_rating(p, ref, w, v, m)
-        rating.append(r)
-        val.append((r - lo) / (hi - lo))
-    return np.stack(att, 1), np.stack(val, 1), np.stack(rating, 1)
+def kind_week_outcomes(p: Mapping, ref: estimands.Reference, weeks: int, volume: np.ndarray, mandatory: bool,
+                       worthless_below=None) -> dict[str, np.ndarray]:
+    """Per draw and week of one kind, (draws, weeks) arrays of E[a], E[a·worth(Y)] and E[a·Y]
+    (kernels.attended_session_moments: the kernel of the volume optimum)."""
+    per_week = [estimands.attended_session_moments(p, ref, float(w), float(volume[w - 1]), float(mandatory),
+                                                   worthless_below) for w in range(1, weeks + 1)]
+    return {key: np.stack([m[key] for m in per_week], 1) for key in ("attend", "worth", "rating")}
 
 
 def plan_outcomes(params_by_kind: Mapping[str, Mapping], plan: Plan, ref: estimands.Reference, utility: Utility):
     """Per-draw outcomes of one plan: dict of (draws,) arrays and the by-week table.
 
-    Sums run over kinds k and weeks w of V_kw·h_k·a_kw (·v_kw, ·m_k) as in the module docstring.
+    Sums run over kinds k and weeks w of V_kw·h_k·E[a_kw] (·worth, ·m_k) as in the module docstring.
     """
     sessions_total = attended_sessions = rating_weighted = 0.0
-    attended_hours = valued_hours = mandatory_hours = 0.0
+    attended_hours = valued_hours = mandatory_hours = offered_hours = 0.0
     week_rows, week_sessions, week_attended = [], 0.0, 0.0
     for kind in plan.kinds:
         p = _as_draws(_params_for(params_by_kind, kind, plan))
         volume = plan.volume(kind)
-        att, val, rating = kind_week_outcomes(p, ref, plan.weeks, volume, plan.is_mandatory(kind))
+        try:
+            moments = kind_week_outcomes(p, ref, plan.weeks, volume, plan.is_mandatory(kind), utility.worthless_below)
+        except ValueError as exc:  # worthless_below off the reference scale
+            raise UsageError(f"utility.worthless_below: {exc}") from None
         hours = plan.session_hours(kind)
-        attended = att * volume  # (draws, weeks): sessions attended per scholar
+        attended = moments["attend"] * volume  # (draws, weeks): sessions attended per scholar
         sessions_total = sessions_total + volume.sum()
+        offered_hours = offered_hours + hours * volume.sum()
         attended_sessions = attended_sessions + attended.sum(1)
-        rating_weighted = rating_weighted + (attended * rating).sum(1)
+        rating_weighted = rating_weighted + (moments["rating"] * volume).sum(1)
         attended_hours = attended_hours + hours * attended.sum(1)
-        valued_hours = valued_hours + hours * (attended * val).sum(1)
+        valued_hours = valued_hours + hours * (moments["worth"] * volume).sum(1)
         if plan.is_mandatory(kind):
             mandatory_hours = mandatory_hours + hours * attended.sum(1)
         week_sessions = week_sessions + volume
         week_attended = week_attended + attended
-        week_rows.append(_week_rows(plan.name, kind, volume, att))
+        week_rows.append(_week_rows(plan.name, kind, volume, moments["attend"]))
     overall = week_attended / np.where(week_sessions > 0, week_sessions, np.nan)
     week_rows.insert(0, _week_rows(plan.name, "all", week_sessions, overall))
     draws = np.shape(attended_sessions)[0]
@@ -311,8 +362,9 @@ def plan_outcomes(params_by_kind: Mapping[str, Mapping], plan: Plan, ref: estima
         "valued_hours": valued_hours,
         "attended_hours": attended_hours,
         "mandatory_research_hours": np.broadcast_to(mandatory_hours, (draws,)).astype(float),
+        "programming_hours_per_week": np.full(draws, offered_hours / plan.weeks),
     }
-    outcomes["utility"] = utility.value_per_attended_hour * valued_hours - utility.research_hour_cost * attended_hours
+    outcomes["utility"] = utility.total(valued_hours, attended_hours)
     return outcomes, pd.concat(week_rows, ignore_index=True)
 
 
@@ -348,6 +400,25 @@ def decision_summary(utility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return prob_best, (best - utility).mean(axis=0)
 
 
+def tied_with_best(utility_means, threshold: float) -> np.ndarray:
+    """True for the plans whose expected utility is within `threshold` of the highest."""
+    means = np.asarray(utility_means, dtype=float)
+    return means.max() - means <= threshold + 1e-12
+
+
+def comparison_table(names: Sequence[str], utility: np.ndarray, means: Mapping[str, np.ndarray],
+                     tie_threshold: float) -> pd.DataFrame:
+    """The decision columns from per-draw utilities (draws × plans) plus outcome means per plan, best first."""
+    prob_best, loss = decision_summary(utility)
+    low, high = hdi(utility)
+    expected = utility.mean(axis=0)
+    table = pd.DataFrame({"plan": list(names), **means, "utility_mean": expected, "utility_hdi_low": low,
+                          "utility_hdi_high": high, "prob_best": prob_best, "expected_loss": loss,
+                          "utility_gap_to_best": expected.max() - expected,
+                          "tied_with_best": tied_with_best(expected, tie_threshold)})
+    return table.sort_values(["expected_loss", "plan"], kind="stable").reset_index(drop=True)
+
+
 def evaluate_plans(
     params_by_kind: Mapping[str, Mapping],
     plans: Sequence[Plan],
@@ -356,12 +427,12 @@ def evaluate_plans(
 ) -> PlanComparison:
     """Compare plans on the same posterior draws (see the module docstring for the maths).
 
-    Per draw: U = value_per_attended_hour · Σ V·h·a·value(E[rating]) − research_hour_cost · Σ V·h·a;
+    Per draw: U = value_per_attended_hour · Σ V·h·E[a·worth(Y)] − research_hour_cost · Σ V·h·E[a];
     P(best) = share of draws where a plan's U is the largest; expected loss = E[max U − U].
 
-    params_by_kind[kind] is the canonical parameter dict (estimands.py) at that
-    kind (its attendance_kind_ref / rating_kind_ref / rating_cutpoints_ref are
-    the kind's); every dict must hold the same draws in the same order.
+    params_by_kind[kind] is the canonical parameter dict (kernels.py) at that kind (its
+    attendance_kind_ref / rating_kind_ref / rating_cutpoints_ref are the kind's); every dict must
+    hold the same draws in the same order.
     """
     if not plans:
         raise UsageError("no plans to evaluate")
@@ -371,24 +442,12 @@ def evaluate_plans(
     if len(sizes) != 1:
         raise UsageError(f"parameter dicts hold different numbers of draws: {sorted(sizes)}")
     names = [plan.name for plan in plans]
-    u = np.column_stack([out["utility"] for out, _ in results])
-    prob_best, loss = decision_summary(u)
-    low, high = hdi(u)
-    rows = []
-    for j, (out, _) in enumerate(results):
-        row = {"plan": names[j]}
-        row.update({k: float(np.mean(v)) for k, v in out.items() if k != "utility"})
-        row.update(
-            utility_mean=float(u[:, j].mean()),
-            utility_hdi_low=float(low[j]),
-            utility_hdi_high=float(high[j]),
-            prob_best=float(prob_best[j]),
-            expected_loss=float(loss[j]),
-        )
-        rows.append(row)
-    table = pd.DataFrame(rows).sort_values(["expected_loss", "plan"], kind="stable").reset_index(drop=True)
+    per_draw = {key: np.column_stack([out[key] for out, _ in results]) for key in results[0][0]}
+    means = {key: values.mean(axis=0) for key, values in per_draw.items() if key != "utility"}
+    table = comparison_table(names, per_draw["utility"], means, utility.tie_threshold)
     by_week = pd.concat([weeks for _, weeks in results], ignore_index=True)
-    return PlanComparison(table, by_week, pd.DataFrame(u, columns=names), utility)
+    frame = lambda key: pd.DataFrame(per_draw[key], columns=names)  # noqa: E731
+    return PlanComparison(table, by_week, frame("utility"), utility, frame("valued_hours"), frame("attended_hours"))
 
 
 def plans_from_params(
@@ -401,26 +460,33 @@ def plans_from_params(
 
 # --- plans in the run folder ---------------------------------------------------
 
-_SETTING_COLUMNS = ("value_per_attended_hour", "research_hour_cost")
-
-
 def comparison_tables(comparison: PlanComparison) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(plans.csv, plans_by_week.csv) of a comparison; plans.csv carries the utility settings as columns."""
-    table = comparison.table.assign(**{k: getattr(comparison.settings, k) for k in _SETTING_COLUMNS})
+    table = comparison.table.assign(**comparison.settings.to_dict())
     return table, comparison.by_week
 
 
 def comparison_from_tables(table: pd.DataFrame, by_week: pd.DataFrame) -> PlanComparison:
     """A PlanComparison back from plans.csv and plans_by_week.csv (no per-draw utilities)."""
-    settings = Utility(**{k: float(table[k].iloc[0]) for k in _SETTING_COLUMNS})
-    return PlanComparison(table.drop(columns=list(_SETTING_COLUMNS)), by_week, None, settings)
+    present = [k for k in UTILITY_KEYS if k in table]
+    first = table.iloc[0]
+    settings = Utility(**{k: (None if pd.isna(first[k]) else float(first[k])) for k in present})
+    table = table.drop(columns=present)
+    if "tied_with_best" not in table:  # plans.csv written before ties were reported
+        table["tied_with_best"] = tied_with_best(table["utility_mean"], settings.tie_threshold)
+    return PlanComparison(table, by_week, None, settings)
 
 
 def write_plans(run_dir: Path | str, comparison: PlanComparison) -> None:
-    """plans.csv and plans_by_week.csv into a run folder (pipeline.run, inside its atomic folder)."""
+    """plans.csv and plans_by_week.csv into a run folder (pipeline.run, inside its atomic folder); with
+    the per-draw utilities, also plan_sensitivity.csv and recommendation.json (decisions/recommend.py)."""
+    from mats_eval.decisions.recommend import write_recommendation
+
     table, by_week = comparison_tables(comparison)
     table.to_csv(Path(run_dir) / "plans.csv", index=False)
     by_week.to_csv(Path(run_dir) / "plans_by_week.csv", index=False)
+    if comparison.valued is not None:
+        write_recommendation(run_dir, comparison)
 
 
 def plans_from_run(run_dir: Path | str, plans_path: Path | str | None = None) -> PlanComparison | None:

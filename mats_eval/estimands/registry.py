@@ -119,8 +119,9 @@ def _attendance_in(week_words: str) -> Callable[[Mapping], str]:
 
 
 def _optimum(row: Mapping) -> str:
-    return (f"Expected valued attendance per scholar-week peaks at about {row['mean']:.1f} sessions a week "
-            f"({interval_words(row, '.1f')}).")
+    return (f"Valued attendance net of the research time it takes (the plans' default utility) peaks at about "
+            f"{row['mean']:.1f} optional sessions of the main kind a week ({interval_words(row, '.1f')}), "
+            f"searched within the weekly volumes the data cover.")
 
 
 def _cohort_sd(row: Mapping) -> str:
@@ -142,12 +143,23 @@ def _attendance_gap(row: Mapping) -> str:
 # --- notes ---------------------------------------------------------------------
 
 def _optimum_note(draws: np.ndarray, ref: Reference) -> str:
-    """V* at the edge of the searched volumes is an extrapolation, not a peak the data show."""
-    at_edge = float(np.mean(np.asarray(draws) >= max(ref.volume_grid)))
-    if at_edge > 0.05:
-        return (f"in {at_edge:.0%} of draws the optimum is at the largest volume searched "
-                f"({max(ref.volume_grid):g}/week): the data do not show where returns turn down")
-    return ""
+    """V* is searched within the weekly volumes the data cover (ref.volume_grid); a draw at the edge of
+    that range says returns had not turned there, and a value beyond the range is extrapolated."""
+    draws = np.asarray(draws)
+    lo, hi = ref.volume_range
+    notes = []
+    beyond = float(np.mean(ref.is_extrapolated(draws)))
+    if beyond > 0:
+        notes.append(f"extrapolated: in {beyond:.0%} of draws the optimum lies outside the {lo:g}–{hi:g} "
+                     "sessions a week the data cover")
+    for edge, words in ((hi, "more"), (lo, "fewer")):
+        share = float(np.mean(np.isclose(draws, edge)))
+        if share > 0.05 and lo < hi:
+            notes.append(f"in {share:.0%} of draws the optimum is at the edge of the data ({edge:g}/week): "
+                         f"{words} sessions might pay more, but beyond the data is extrapolation")
+    if lo == hi:
+        notes.append(f"the data show one weekly volume only ({lo:g}): no optimum can be learnt from them")
+    return "; ".join(notes)
 
 
 def _half_life_note(draws: np.ndarray, ref: Reference) -> str:
@@ -198,7 +210,8 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
     # V* is a skewed function of the volume slopes (~1/|slope|): its HDI held the truth 79–82% of
     # the time in the coverage study, the equal-tailed interval 88% (benchmarks/CALIBRATION.md)
     Estimand("optimal_sessions_per_week", "sessions",
-             "the weekly volume that maximises expected valued attendance", ATTENDANCE + RATING, k.optimal_sessions_per_week, _optimum,
+             "the weekly volume of optional sessions of the reference kind that maximises the plans' utility "
+             "(valued attendance net of research time), within the volumes the data cover", ATTENDANCE + RATING, k.optimal_sessions_per_week, _optimum,
              question="volume", interval=EQUAL_TAILED, note=_optimum_note, costly=True),
     Estimand("cohort_sd_rating", "log-odds",
              "spread (sd) of cohort effects on ratings", ("rating_cohort_sd",), k.cohort_sd_rating, _cohort_sd,

@@ -25,7 +25,8 @@ from mats_eval.estimands.intervals import equal_tailed, hdi
 # `note` (added to the contract's columns): how far the row can be trusted, e.g. the
 # identification verdict of a policy contrast (mats_eval.checks.identification); '' otherwise.
 EFFECT_COLUMNS = ["estimand", "scale", "mean", "sd", "hdi_low", "hdi_high", "prob_positive", "interval", "note"]
-VOLUME_CURVE_COLUMNS = ["volume", "mean", "hdi_low", "hdi_high", "prob_above_optimum"]
+VOLUME_CURVE_COLUMNS = ["volume", "mean", "hdi_low", "hdi_high", "prob_above_optimum", "extrapolated",
+                        "observed_cohorts", "best_expected"]
 
 INTERVALS = {registry.HDI: hdi, registry.EQUAL_TAILED: equal_tailed}
 
@@ -63,24 +64,32 @@ def effects_from_draws(draws_of: dict[str, np.ndarray], ref: Reference | None = 
 
 
 def volume_curve(p: Mapping, ref: Reference) -> pd.DataFrame:
-    """volume_curve.csv from canonical parameter draws `p`: valued attendance U(V) per scholar-week.
+    """volume_curve.csv from canonical parameter draws `p`: U(V), research hours a scholar nets per week
+    from V optional sessions of the reference kind (kernels.valued_attendance_curve, default utility).
 
-    Columns: volume, mean, hdi_low, hdi_high (90% HDI of U(V)), prob_above_optimum
-    = P(V > V*), the posterior probability that this volume is past the optimum
-    V* = argmax U (kernels.valued_attendance_curve; optimal_sessions_per_week is V*).
-    Empty when `p` does not define the optimum (no attendance or no rating parameters).
+    Columns: volume (ref.curve_grid: the data's range and a stretch either side), mean, hdi_low,
+    hdi_high (90% HDI of U(V)), prob_above_optimum = P(V > V*) with V* = argmax U within the data's
+    range (the optimal_sessions_per_week draws), extrapolated (V outside the volumes the data cover),
+    observed_cohorts (which cohorts ran V a week, and for how many weeks), best_expected (the
+    volume with the highest posterior mean U within the data's range: the plan comparison's choice
+    among even optional plans of the kind). Empty when `p` does not define the optimum.
     """
     p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
     if not registry.ESTIMANDS["optimal_sessions_per_week"].defined_by(p, ref):
         return pd.DataFrame(columns=VOLUME_CURVE_COLUMNS)
     p = est.thinned(p, est.CURVE_DRAWS)
-    grid = np.asarray(ref.volume_grid, dtype=float)
+    grid = np.asarray(ref.curve_grid, dtype=float)
     curve = est.valued_attendance_curve(p, ref, grid)
-    optimum = grid[np.argmax(curve, axis=1)]
+    extrapolated = ref.is_extrapolated(grid)
+    inside = np.where(extrapolated, -np.inf, curve)
+    optimum = grid[np.argmax(inside, axis=1)]
     low, high = hdi(curve)
+    best = np.zeros(len(grid), dtype=bool)
+    best[np.argmax(np.where(extrapolated, -np.inf, curve.mean(axis=0)))] = True
     return pd.DataFrame({"volume": grid, "mean": curve.mean(axis=0), "hdi_low": low, "hdi_high": high,
-                         "prob_above_optimum": (grid[None, :] > optimum[:, None]).mean(axis=0)},
-                        columns=VOLUME_CURVE_COLUMNS)
+                         "prob_above_optimum": (grid[None, :] > optimum[:, None]).mean(axis=0),
+                         "extrapolated": extrapolated, "observed_cohorts": [ref.cohorts_at(v) for v in grid],
+                         "best_expected": best}, columns=VOLUME_CURVE_COLUMNS)
 
 
 __all__ = ["EFFECT_COLUMNS", "VOLUME_CURVE_COLUMNS", "INTERVALS", "reference_of", "summarise_draws",

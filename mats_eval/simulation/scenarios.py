@@ -587,7 +587,7 @@ def program_data_from_tables(tables: dict[str, pd.DataFrame]) -> ProgramData:
 
 def canonical_parameters(p: dict, ref: estimands.Reference) -> dict:
     """The scalar parameter dict estimands.py expects, at the reference kind, scale and element."""
-    scalars = {k: v for k, v in p.items() if isinstance(v, (int, float)) and k.startswith(("attendance_", "rating_", "retro_"))}
+    scalars = {k: v for k, v in p.items() if isinstance(v, (int, float)) and k.startswith(("attendance_", "rating_", "retro_", "scholar_"))}
     canon = dict(scalars)
     canon["attendance_kind_ref"] = p["attendance_kind"][ref.kind]
     canon["rating_kind_ref"] = p["rating_kind"][ref.kind]
