@@ -1,0 +1,151 @@
+"""Decision benchmark (issue 15 "Done when"): is the recommended plan truly best, or tied with it?
+
+    .venv/bin/python benchmarks/bench_decisions.py [--seeds 1-50] [--draws 1000] [--tune 1000]
+        [--plans analyses/plans/example.yaml] [--out benchmarks/results/decisions] [--summarise-only]
+
+For each seed: simulate("mats-history", seed) at full size, fit the joint model
+(checks=False, the package's default sampler, `draws`/`tune` per chain, 2 chains), evaluate
+the candidate plans of the plans file on the fit's decision draws with the file's utility
+(mats_eval.decisions: the recommendation is the plan of highest expected utility), and
+evaluate the same plans with the same kernels on the simulator's true canonical parameters
+(simulation.scenarios.canonical_parameters at each kind). Recorded per seed
+(<out>/seed-NNN.json, written atomically; existing files are skipped, so a rerun resumes):
+the recommended and the truly best plan, the true loss of the recommendation
+U_true(truly best) − U_true(recommended) in research hours per scholar over the programme,
+whether that loss is within the utility's tie threshold (success), the recommendation's
+tie status, P(best), and the estimated and true volume optimum.
+
+`--summarise-only` (also run at the end) writes <out>/summary.json: datasets done, the share
+of successes with its 95% Wilson interval, and the settings.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import _study  # noqa: E402,F401  (persistent compile caches)
+
+from mats_eval.decisions.plans import evaluate_plans, load_plans  # noqa: E402
+from mats_eval.estimands import registry  # noqa: E402
+from mats_eval.simulation.scenarios import canonical_parameters, simulate  # noqa: E402
+
+SCENARIO = "mats-history"
+DEFAULT_OUT = HERE / "results" / "decisions"
+DEFAULT_PLANS = HERE.parent / "analyses" / "plans" / "example.yaml"
+
+
+def seeds_from(text: str) -> list[int]:
+    """'1-50' or '1,2,5' -> list of seeds."""
+    if "-" in text:
+        first, last = (int(x) for x in text.split("-"))
+        return list(range(first, last + 1))
+    return [int(x) for x in text.split(",")]
+
+
+def true_comparison(sim, ref, plans, utility):
+    """The plans evaluated on the true parameters (one 'draw'), with the package's own kernels."""
+    kinds = {kind for plan in plans for kind in plan.kinds}
+    truth = {kind: canonical_parameters(sim.parameters, replace(ref, kind=kind)) for kind in kinds}
+    return evaluate_plans(truth, plans, ref, utility), truth
+
+
+def one_dataset(seed: int, plans_path: Path, draws: int, tune: int) -> dict:
+    """Simulate, fit, recommend, and score the recommendation against the truth."""
+    from mats_eval.inference.fitting import fit
+
+    start = time.perf_counter()
+    sim = simulate(SCENARIO, seed)
+    plans, utility = load_plans(plans_path)
+    result = fit(sim.program_data(), "joint", draws=draws, tune=tune, seed=seed, checks=False, progress=False)
+    ref = result.reference
+    estimated = evaluate_plans(result.decision_draws, plans, ref, utility)
+    true, truth = true_comparison(sim, ref, plans, utility)
+    true_u = true.table.set_index("plan")["utility_mean"]
+    recommended = estimated.best
+    loss = float(true_u.max() - true_u[recommended])
+    effects = result.effects.set_index("estimand")
+    true_optimum = registry.ESTIMANDS["optimal_sessions_per_week"].kernel(truth[ref.kind], ref)
+    return {
+        "seed": seed, "scenario": SCENARIO, "draws": draws, "tune": tune, "chains": 2,
+        "reliable": bool(result.reliable),
+        "recommended": recommended, "truly_best": str(true_u.idxmax()),
+        "true_loss": loss, "tie_threshold": utility.tie_threshold,
+        "success": bool(loss <= utility.tie_threshold + 1e-12),
+        "recommended_is_best": recommended == str(true_u.idxmax()),
+        "tie_reported": len(estimated.tied) > 1, "tied_plans": estimated.tied,
+        "prob_best": float(estimated.table.iloc[0]["prob_best"]),
+        "estimated_utility": estimated.table.set_index("plan")["utility_mean"].to_dict(),
+        "true_utility": true_u.to_dict(),
+        "optimum_estimate": float(effects.loc["optimal_sessions_per_week", "mean"]),
+        "optimum_true": float(np.ravel(true_optimum)[0]),
+        "utility": utility.to_dict(), "plans_file": str(plans_path.relative_to(HERE.parent)),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+
+
+def summarise(out: Path) -> dict:
+    """Share of datasets whose recommendation is truly best or within the tie threshold (95% Wilson)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("seed-*.json"))]
+    n = len(records)
+    successes = sum(r["success"] for r in records)
+    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson") if n else (np.nan, np.nan)
+    summary = {
+        "scenario": SCENARIO, "datasets": n, "successes": successes,
+        "share": successes / n if n else None, "wilson95": [low, high],
+        "recommended_is_best": sum(r["recommended_is_best"] for r in records),
+        "tie_reported": sum(r["tie_reported"] for r in records),
+        "reliable_fits": sum(r["reliable"] for r in records),
+        "mean_true_loss": float(np.mean([r["true_loss"] for r in records])) if n else None,
+        "max_true_loss": float(np.max([r["true_loss"] for r in records])) if n else None,
+        "recommended": {p: sum(r["recommended"] == p for r in records) for p in {r["recommended"] for r in records}},
+        "truly_best": {p: sum(r["truly_best"] == p for r in records) for p in {r["truly_best"] for r in records}},
+        "settings": {k: records[0][k] for k in ("draws", "tune", "chains", "utility", "plans_file")} if n else {},
+        "mean_seconds": float(np.mean([r["seconds"] for r in records])) if n else None,
+    }
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def main(
+    seeds: Annotated[str, typer.Option(help="seeds, '1-50' or '1,2,3'")] = "1-50",
+    draws: Annotated[int, typer.Option(min=1, help="posterior draws per chain")] = 1000,
+    tune: Annotated[int, typer.Option(min=1, help="tuning steps per chain")] = 1000,
+    plans: Annotated[Path, typer.Option(help="plans YAML (candidates and utility)")] = DEFAULT_PLANS,
+    out: Annotated[Path, typer.Option(help="results folder (one JSON per seed)")] = DEFAULT_OUT,
+    summarise_only: Annotated[bool, typer.Option(help="only write summary.json from the results so far")] = False,
+) -> None:
+    """Run the decision benchmark (see the module docstring)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not summarise_only:
+        for seed in seeds_from(seeds):
+            path = out / f"seed-{seed:03d}.json"
+            if path.exists():
+                continue
+            record = one_dataset(seed, plans.resolve(), draws, tune)
+            write_json_atomic(path, record)
+            print(f"seed {seed}: recommended {record['recommended']!r}, truly best {record['truly_best']!r}, "
+                  f"true loss {record['true_loss']:.3f} ({'ok' if record['success'] else 'MISS'}), "
+                  f"{record['seconds']:.0f} s", flush=True)
+    print(json.dumps(summarise(out), indent=2))
+
+
+if __name__ == "__main__":
+    typer.run(main)
