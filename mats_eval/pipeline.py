@@ -1,7 +1,8 @@
 """The whole job in one call: validate → fit → effects → decisions → report.
 
-    run(dataset, out) writes  out/run/    (the contract's run folder, plus plans.csv and
-                                           plans_by_week.csv: the plans on its decision draws)
+    run(dataset, out) writes  out/run/    (the contract's run folder, plus plans.csv,
+                                           plans_by_week.csv, plan_sensitivity.csv and
+                                           recommendation.json: the plans on its decision draws)
                               out/report/ (report.html, report.md, figures, built from out/run/ alone)
 atomically: `out` appears whole or not at all, also when the fit fails the
 diagnostics gate (then it is written, marked unreliable, and the caller is told).
