@@ -14,6 +14,7 @@ from mats_eval.decisions.utility import Utility
 from mats_eval.errors import UsageError
 from mats_eval.estimands import kernels, registry
 from mats_eval.estimands.summary import volume_curve
+from mats_eval.simulation import scenarios
 
 from tests.decisions.test_decisions import REF, synthetic_params
 
@@ -155,3 +156,16 @@ def test_utility_block_settings_reach_the_comparison():
     assert floored.table["valued_hours"].iloc[0] < linear.table["valued_hours"].iloc[0]
     with pytest.raises(UsageError, match="worthless_below"):
         decisions.evaluate_plans({"seminar": synthetic_params(20)}, plans, REF, Utility(worthless_below=10))
+
+
+@pytest.mark.parametrize("scenario", list(scenarios.SCENARIOS))
+def test_every_scenarios_true_optimum_is_its_best_even_optional_plan(scenario):
+    """On each simulator scenario's truth: the registry's V* (truth.json) = the best of the plan comparison
+    over even optional plans of the reference kind at the grid's volumes (one objective)."""
+    sim = scenarios.simulate(scenario, seed=3, scale=0.1)
+    ref = sim.reference
+    p = scenarios.canonical_parameters(sim.parameters, ref)
+    plans = [decisions.Plan(f"{v:g}", ref.n_weeks, {ref.kind: v}) for v in ref.volume_grid]
+    best = decisions.evaluate_plans({ref.kind: p}, plans, ref).best
+    assert float(best) == sim.truth["optimal_sessions_per_week"]
+    assert not ref.is_extrapolated(sim.truth["optimal_sessions_per_week"])
