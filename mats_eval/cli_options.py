@@ -90,7 +90,15 @@ Seed = Annotated[int, typer.Option(min=0, help="Random seed (the same seed gives
 Sampler = Annotated[Literal[SAMPLERS], typer.Option(help=SAMPLER_HELP)]
 TargetAccept = Annotated[Optional[float], typer.Option(
     callback=between(0, 1), help="NUTS target acceptance rate, between 0 and 1 (default 0.8).")]
-Checks = Annotated[bool, typer.Option(help="Cross-checks, predictive checks and LOO in the run folder.")]
+Checks = Annotated[bool, typer.Option(help="Cross-checks, predictive checks, LOO and prior sensitivity in the run "
+                                             "folder.")]
+# read and checked by `fit` (models/priors.py read_priors_file), before the data are loaded:
+# an unknown name or a bad distribution exits 2 naming the valid ones
+PriorsFile = Annotated[Optional[Path], typer.Option(
+    "--priors", exists=True, dir_okay=False, show_default=False,
+    help="YAML of prior overrides, one per line: 'rating_mandatory: {dist: Normal, mu: 0, sigma: 0.5}' "
+         "('{sigma: 0.5}' keeps the default family; '<x>_cohort_sd: {dist: HalfNormal, sigma: 0.5}' replaces "
+         "the cohort variance prior). The priors used are written to priors.json.")]
 
 Reps = Annotated[int, typer.Option(min=1, help="Replications (simulated datasets, one fit each).")]
 Scale = Annotated[float, typer.Option(callback=between(0, float("inf")),
@@ -122,10 +130,11 @@ def fit_settings(
     target_accept: TargetAccept = None,
     progress: Progress = True,
     checks: Checks = True,
+    priors: PriorsFile = None,
 ) -> dict:
     """Keyword arguments of `mats_eval.fit` (and `mats_eval.run`), one option each."""
     return dict(model=model, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
-                target_accept=target_accept, progress=progress, checks=checks)
+                target_accept=target_accept, progress=progress, checks=checks, priors=priors)
 
 
 def study_settings(

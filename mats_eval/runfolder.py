@@ -6,8 +6,10 @@ they never reload the dataset or re-derive parameters from posterior.nc.
 
 Required (RUN_FILES, the contract): manifest.json, posterior.nc, summary.csv,
 effects.csv, diagnostics.json.
-Written by every fit (REFERENCE_FILE):
-- reference.json: where the estimands are evaluated (Reference.to_dict()).
+Written by every fit (REFERENCE_FILE, PRIORS_FILE):
+- reference.json: where the estimands are evaluated (Reference.to_dict());
+- priors.json: every prior the model was built with, {name: {dist, params, set_by}}
+  (set_by "user" for a --priors override; models/priors.py priors_record).
 Written when the fit could compute them (OPTIONAL_TABLES, `<name>.csv`):
 - volume_curve.csv: U(V) over the volume grid, from the very draws and grid
   whose per-draw argmax is the optimal_sessions_per_week row of effects.csv
@@ -16,6 +18,8 @@ Written when the fit could compute them (OPTIONAL_TABLES, `<name>.csv`):
   at the reference kind and volume (models with attendance);
 - crosscheck.csv, loo.csv, loo_pointwise.csv (fit(..., checks=True));
 - prior_sensitivity.csv (policy effect not identified within cohorts);
+- sensitivity.csv: power-scaling prior and likelihood sensitivity per estimand, with a
+  plain-words diagnosis (checks/sensitivity.py; fit(..., checks=True));
 - plans.csv, plans_by_week.csv, plan_sensitivity.csv (pipeline.run with a plans file:
   decisions.write_plans) and recommendation.json (RECOMMENDATION_FILE: best plan, tie status,
   the recommendation's sentences, the utility settings; decisions/recommend.py).
@@ -52,8 +56,9 @@ from mats_eval.errors import UsageError
 SUMMARY_COLUMNS = ["parameter", "mean", "sd", "hdi_low", "hdi_high", "ess_bulk", "ess_tail", "r_hat"]
 RUN_FILES = ("manifest.json", "posterior.nc", "summary.csv", "effects.csv", "diagnostics.json")
 REFERENCE_FILE = "reference.json"
+PRIORS_FILE = "priors.json"
 OPTIONAL_TABLES = ("crosscheck", "loo", "loo_pointwise", "volume_curve", "attendance_curve", "prior_sensitivity",
-                   "plans", "plans_by_week", "plan_sensitivity")
+                   "sensitivity", "plans", "plans_by_week", "plan_sensitivity")
 RECOMMENDATION_FILE = "recommendation.json"
 DECISION_DRAWS_FILE = "decision_draws.nc"
 OBSERVED_DIR = "observed"
@@ -78,6 +83,8 @@ class FitResult:
     volume_curve: pd.DataFrame | None = None
     attendance_curve: pd.DataFrame | None = None
     prior_sensitivity: pd.DataFrame | None = None
+    sensitivity: pd.DataFrame | None = None  # sensitivity.csv (checks/sensitivity.py)
+    priors: dict | None = None  # priors.json: {name: {dist, params, set_by}}
     plans: pd.DataFrame | None = None
     plans_by_week: pd.DataFrame | None = None
     plan_sensitivity: pd.DataFrame | None = None
@@ -152,6 +159,8 @@ def write_run(result: FitResult, out: Path | str, force: bool = False) -> Path:
         (tmp / "manifest.json").write_text(json.dumps(_jsonable(result.manifest), indent=2, sort_keys=True))
         if result.reference is not None:
             (tmp / REFERENCE_FILE).write_text(json.dumps(result.reference.to_dict(), indent=2))
+        if result.priors is not None:
+            (tmp / PRIORS_FILE).write_text(json.dumps(_jsonable(result.priors), indent=2))
         for name in OPTIONAL_TABLES:
             table = getattr(result, name)
             if table is not None:
@@ -190,6 +199,8 @@ def load_run(path: Path | str, posterior: bool = True) -> FitResult:
                                 for f in sorted((path / OBSERVED_DIR).glob("*.csv"))}
     if (path / REFERENCE_FILE).is_file():
         optional["reference"] = read_reference(path / REFERENCE_FILE)
+    if (path / PRIORS_FILE).is_file():
+        optional["priors"] = json.loads((path / PRIORS_FILE).read_text())
     if (path / DECISION_DRAWS_FILE).is_file():
         optional["decision_draws"] = read_decision_draws(path / DECISION_DRAWS_FILE)
     return FitResult(

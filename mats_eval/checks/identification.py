@@ -32,11 +32,21 @@ Overall, per outcome:
 - ``no_variation``: every kind had the same policy everywhere.
 
 ``identification(data)`` returns a dict
-``{"sessions": {...}, "retro": {...} or None, "verdict": ..., "confounded": bool,
+``{"sessions": {...}, "retro": {...} or None, "volume": {...}, "verdict": ..., "confounded": bool,
 "needs_sensitivity": bool}`` where each outcome holds ``{"verdict", "by_kind",
 "note"}``. ``confounded`` is True when any outcome is ``confounded``;
 ``needs_sensitivity`` when any outcome is neither ``identified`` nor
-``no_variation``.
+``no_variation``. Where a policy contrast is not identified within cohorts, its
+note also says that its `prob_positive` holds only under the assumption that
+identifies it.
+
+Volume (the weekly number of sessions of a kind, design.session_volume) is judged
+too, under the key ``"volume"``: the models centre it within kind, so what informs
+the volume slopes (and the volume optimum built on them) is how volume varies
+inside a kind, split into its spread between cohorts and within cohorts
+(`volume_identification`). When most of it lies between cohorts (within-cohort
+share of the variance below VOLUME_WITHIN_SHARE_MIN) the slopes rest on cohort
+effects being unrelated to volume, and their effects rows say so.
 """
 from __future__ import annotations
 
@@ -52,11 +62,13 @@ NOTES = {
     "identified": "identified: policy varies within a cohort for the same {unit}",
     "identified_across_kinds": (
         "weakly identified: policy of each {unit} changes only between cohorts; the contrast rests on "
-        "{unit} effects being equal across cohorts (see prior_sensitivity.csv)"
+        "{unit} effects being equal across cohorts, and prob_positive holds only if they are "
+        "(see prior_sensitivity.csv)"
     ),
     "confounded": (
         "confounded with cohort: policy varies only between cohorts; the estimate reflects the priors, "
-        "not the data (see prior_sensitivity.csv)"
+        "not the data, and prob_positive is conditional on the priors' assumption that cohorts differ "
+        "little (see prior_sensitivity.csv)"
     ),
     "no_variation": "not identified: every {unit} had the same policy in every cohort",
     "identified_across_elements": (
@@ -128,6 +140,7 @@ def identification(data) -> dict:
     return {
         "sessions": sessions,
         "retro": retro,
+        "volume": volume_identification(data.sessions),
         "verdict": worst,
         "confounded": any(o["verdict"] == "confounded" for o in outcomes),
         "needs_sensitivity": any(o["verdict"] in ("confounded", "identified_across_kinds") for o in outcomes),
@@ -145,17 +158,82 @@ def effect_notes(ident: dict) -> dict[str, str]:
     return out
 
 
+def volume_notes(ident: dict) -> dict[str, str]:
+    """{volume estimand: note} when volume is not identified within cohorts ('' otherwise: no note)."""
+    volume = ident.get("volume")
+    if not volume or not volume["note"] or volume["verdict"] == "identified":
+        return {}
+    return dict.fromkeys(VOLUME_ESTIMANDS, volume["note"])
+
+
 def add_notes(effects: pd.DataFrame, ident: dict) -> pd.DataFrame:
-    """effects.csv with a `note` column: the identification of each policy row; other rows keep
-    the note they have (effects.interval_note), or ''."""
-    notes = effect_notes(ident)
+    """effects.csv with a `note` column: the identification of each policy row replaces its note; the
+    volume rows' identification is added to the note they have (e.g. the optimum's extrapolation);
+    other rows keep theirs, or ''."""
+    policy, volume = effect_notes(ident), volume_notes(ident)
     out = effects.copy()
     existing = out["note"] if "note" in out else pd.Series("", index=out.index)
-    out["note"] = [notes.get(e, old) for e, old in zip(out["estimand"], existing.fillna(""))]
+    out["note"] = [policy.get(e) or "; ".join(n for n in (old, volume.get(e, "")) if n)
+                   for e, old in zip(out["estimand"], existing.fillna("").astype(str))]
     return out
 
 
-__all__ = ["identification", "judge", "effect_notes", "add_notes", "VERDICTS", "POLICY_ESTIMANDS"]
+# --- volume: within or between cohorts ----------------------------------------------------
+
+VOLUME_ESTIMANDS = ("volume_slope_rating", "volume_slope_attendance", "optimal_sessions_per_week")
+# "varies mostly between cohorts": less than half of volume's within-kind variance is within cohorts
+VOLUME_WITHIN_SHARE_MIN = 0.5
+VOLUME_NOTES = {
+    "identified": "",
+    "weakly_identified": (
+        "weakly identified: weekly volume varies mostly between cohorts ({share:.0%} of its spread within "
+        "kinds is within cohorts); the estimate rests on cohort effects being unrelated to volume, and "
+        "prob_positive holds only if they are"
+    ),
+    "confounded": (
+        "confounded with cohort: weekly volume of a kind changes only between cohorts; the estimate "
+        "reflects the priors on cohort effects, not the data"
+    ),
+    "no_variation": "not identified: every kind ran the same number of sessions every week",
+}
+
+
+def volume_spread(sessions: pd.DataFrame) -> dict[str, float]:
+    """Weekly volume V (design.session_volume) per session, its within-kind variance split as
+
+        Σ (V − V̄_kind)² = Σ (V̄_cohort,kind − V̄_kind)² + Σ (V − V̄_cohort,kind)²    (between + within)
+
+    over sessions; returns the two as variances (sums / number of sessions) and the within share."""
+    from mats_eval.data.design import session_volume
+
+    v = pd.Series(session_volume(sessions), index=sessions.index)
+    kind_mean = v.groupby(sessions["kind"]).transform("mean")
+    cell_mean = v.groupby([sessions["cohort"], sessions["kind"]]).transform("mean")
+    between = float(((cell_mean - kind_mean) ** 2).mean())
+    within = float(((v - cell_mean) ** 2).mean())
+    total = between + within
+    return {"between": between, "within": within, "within_share": within / total if total > _TOL else float("nan")}
+
+
+def volume_identification(sessions: pd.DataFrame) -> dict:
+    """{"verdict", "within_share", "sd_between", "sd_within", "note"} for the volume slopes (module docstring)."""
+    spread = volume_spread(sessions)
+    share = spread["within_share"]
+    if not np.isfinite(share):
+        verdict = "no_variation"
+    elif spread["within"] <= _TOL:
+        verdict = "confounded"
+    elif share < VOLUME_WITHIN_SHARE_MIN:
+        verdict = "weakly_identified"
+    else:
+        verdict = "identified"
+    return {"verdict": verdict, "within_share": share, "sd_between": float(np.sqrt(spread["between"])),
+            "sd_within": float(np.sqrt(spread["within"])),
+            "note": VOLUME_NOTES[verdict].format(share=share if np.isfinite(share) else 0.0)}
+
+
+__all__ = ["identification", "judge", "effect_notes", "add_notes", "volume_identification", "volume_spread",
+           "VERDICTS", "POLICY_ESTIMANDS", "VOLUME_ESTIMANDS"]
 
 
 # --- prior sensitivity (refit-free) ---------------------------------------------------
@@ -169,30 +247,13 @@ SENSITIVITY_TARGETS = {
     "policy effect prior": (("rating_mandatory", "rating_mandatory", 1), ("retro_mandatory", "retro_mandatory", 1),
                             ("attendance_mandatory", "attendance_mandatory", 1)),
     "cohort sd prior": (("rating_cohort_var", "rating_cohort_sd", 2), ("retro_cohort_var", "retro_cohort_sd", 2),
-                        ("attendance_cohort_var", "attendance_cohort_sd", 2)),
+                        ("attendance_cohort_var", "attendance_cohort_sd", 2),
+                        # a user's sd prior (priors.cohort_effect_noncentred) is on σ itself
+                        ("rating_cohort_sd", "rating_cohort_sd", 1), ("retro_cohort_sd", "retro_cohort_sd", 1),
+                        ("attendance_cohort_sd", "attendance_cohort_sd", 1)),
 }
 SENSITIVITY_COLUMNS = ["estimand", "prior", "scale_factor", "mean", "sd", "hdi_low", "hdi_high", "prob_positive",
                        "pareto_k", "reliable", "note"]
-
-
-def _logpdf(dist: str, params: dict, x: np.ndarray) -> np.ndarray:
-    """log density of a prior entry at x (scipy for the usual families, PyMC otherwise)."""
-    from scipy import stats
-
-    mu, sigma = float(params.get("mu", 0.0)), float(params.get("sigma", 1.0))
-    if dist == "Normal":
-        return stats.norm.logpdf(x, mu, sigma)
-    if dist == "HalfNormal":
-        return stats.halfnorm.logpdf(x, 0.0, sigma)
-    if dist == "StudentT":
-        return stats.t.logpdf(x, float(params["nu"]), mu, sigma)
-    if dist == "Exponential":
-        return stats.expon.logpdf(x, scale=1 / float(params["lam"]))
-    if dist == "InverseGamma":
-        return stats.invgamma.logpdf(x, float(params["alpha"]), scale=float(params["beta"]))
-    import pymc as pm
-
-    return np.asarray(pm.logp(getattr(pm, dist).dist(**params), x).eval())
 
 
 def _scaled(entry, factor: float):
@@ -253,6 +314,7 @@ def prior_sensitivity(idata, design, priors: dict, estimands=tuple(POLICY_ESTIMA
     driven by them, not by the data. `model` names the fitted model (default: the default model).
     """
     from mats_eval import models
+    from mats_eval.checks.sensitivity import prior_logpdf
 
     model = model or models.DEFAULT_MODEL
     draws = models.estimand_draws(model, idata, design, costly=False)
@@ -274,7 +336,7 @@ def prior_sensitivity(idata, design, priors: dict, estimands=tuple(POLICY_ESTIMA
                     if new is None:
                         continue
                     theta = np.asarray(params[par], dtype=float).reshape(len(x)) ** power
-                    log_ratio += _logpdf(*new, theta) - _logpdf(*priors[key], theta)
+                    log_ratio += prior_logpdf(*new, theta) - prior_logpdf(*priors[key], theta)
                 names = ", ".join(par for _, par, _ in present)
                 rows.append(_weighted_row(name, f"{label} sd x{factor:g} ({names})", factor, x, log_ratio))
     return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)

@@ -34,9 +34,10 @@ from mats_eval.inference.diagnostics import advice, diagnose
 from mats_eval.estimands.summary import effects_from_draws
 from mats_eval.constants import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TARGET_ACCEPT, DEFAULT_TUNE
 from mats_eval.errors import UsageError
-from mats_eval.models import DEFAULT_MODEL, MODELS, build_model, estimand_draws
+from mats_eval.models import DEFAULT_MODEL, MODELS, build_model, estimand_draws, model_priors
+from mats_eval.models.priors import as_priors, priors_record
 from mats_eval.data.programdata import ProgramData
-from mats_eval.runfolder import FitResult, summary_table, write_run
+from mats_eval.runfolder import PRIORS_FILE, FitResult, summary_table, write_run
 from mats_eval.data.reference import Reference
 from mats_eval.estimands import kernels, registry
 from mats_eval.estimands.summary import INTERVALS
@@ -128,7 +129,10 @@ def fit(
     With `checks` (default): statsmodels cross-checks (crosscheck.csv), prior and
     posterior predictive checks (checks/) and PSIS-LOO (loo.csv, diagnostics `loo`).
     Also always: reference.json, attendance_curve.csv, decision_draws.nc and observed/
-    (see `attach_run_tables`).
+    (see `attach_run_tables`), and priors.json (every prior the model used).
+    `priors`: overrides of the model's default priors, a mapping or a YAML file
+    (models/priors.py); an unknown name or a bad entry raises PriorError before anything runs.
+    With `checks` also power-scaling prior/likelihood sensitivity (sensitivity.csv).
     """
     if model not in MODELS:
         raise UsageError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -138,6 +142,8 @@ def fit(
         raise UsageError(f"need draws >= 1, chains >= 1 and tune >= 0 (got {draws}, {chains}, {tune})")
     if out is not None and Path(out).exists() and not force:  # refuse before spending minutes sampling
         raise UsageError(f"{out} already exists; pass --force to replace it")
+    priors = as_priors(priors)
+    resolved_priors = model_priors(model, priors)  # PriorError (exit 2) before the data are read
     timings = {}
     start = time.perf_counter()
     program = as_program_data(data)
@@ -159,6 +165,7 @@ def fit(
         summary=summary_table(idata),
         diagnostics=diagnostics,
         model=pm_model,
+        priors=priors_record(resolved_priors, priors),
     )
     timings["summaries"] = time.perf_counter() - start
     attach_checks(result, program, design, model, priors, seed, timings, predictive=checks)
@@ -193,7 +200,7 @@ def manifest(data: ProgramData, model: str, settings: dict, timings: dict, diagn
             "source": str(data.source) if data.source is not None else None,
             "sha256": dict(data.input_hashes),
         },
-        "model": {"name": model, **{k: settings[k] for k in ("priors",)}},
+        "model": {"name": model, **{k: settings[k] for k in ("priors",)}, "priors_used": PRIORS_FILE},
         "settings": {k: v for k, v in settings.items() if k != "priors"},
         "seed": settings["seed"],
         "sampler": settings["sampler"],
@@ -224,6 +231,7 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     if not predictive:
         return result
     from mats_eval.checks.predictive import check_tables, coverage, loo_tables
+    from mats_eval.checks.sensitivity import power_scaling_sensitivity, prior_dominated
 
     start = time.perf_counter()
     result.crosscheck = crosscheck(program)
@@ -232,6 +240,11 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     result.checks = check_tables(result.model, design, result.idata, seed=seed)
     result.diagnostics["predictive_coverage"] = {name: coverage(t) for name, t in result.checks.items()}
     timings["predictive_checks"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result.sensitivity = power_scaling_sensitivity(result.model, result.idata, model_priors(model, priors),
+                                                   result.estimand_draws)
+    result.diagnostics["prior_dominated"] = prior_dominated(result.sensitivity)
+    timings["sensitivity"] = time.perf_counter() - start
     start = time.perf_counter()
     result.loo, result.loo_pointwise = loo_tables(result.model, result.idata)
     result.diagnostics["loo"] = result.loo.to_dict(orient="records")

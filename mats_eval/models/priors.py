@@ -2,10 +2,26 @@
 
 A prior is `(distribution name in pymc, {parameter: value})`, e.g.
 `("Normal", {"mu": 0, "sigma": 0.5})`. Keys are the canonical parameter names
-of estimands.py (plus a few model-specific ones). An override is either a full
-entry (replaces the default) or a bare dict of parameters (merged into it):
+of estimands.py (plus a few model-specific ones). An override is a full entry
+(replaces the default), the same written as a mapping with a `dist` key, or a
+bare dict of parameters (merged into the default):
 
-    resolve_priors(ATTENDANCE_PRIORS, {"attendance_week_slope": {"sigma": 1.0}})
+    resolve_priors(ATTENDANCE_PRIORS, {"attendance_week_slope": {"sigma": 1.0},
+                                       "attendance_volume": {"dist": "StudentT", "nu": 4, "mu": 0, "sigma": 1},
+                                       "attendance_mandatory": ("Normal", {"mu": 0, "sigma": 1})})
+
+A name the model does not have is refused (PriorError, which the CLI turns into
+exit code 2) with the valid names. The same mapping, as YAML, is the file of
+`mats-eval fit/run --priors FILE` (`read_priors_file`):
+
+    rating_mandatory: {dist: Normal, mu: 0, sigma: 0.5}
+    rating_volume: {sigma: 1.0}                  # parameters only: the default family
+    rating_cohort_sd: {dist: HalfNormal, sigma: 0.5}
+
+Cohort-level scales: by default a cohort variance σ² has an InverseGamma prior
+(`<x>_cohort_var`), which lets cohort_effect integrate σ out. Giving a prior
+for the sd instead (`<x>_cohort_sd`: HalfNormal, HalfStudentT, ...) replaces
+that entry and switches to non-centred cohort effects a = σ·z (`COHORT_SD_FAMILIES`).
 
 Scales (why these): logit-scale effects rarely exceed ±3, so fixed effects get
 sd 1 (kind, mandatory) or less for per-unit slopes (a week or an extra session
@@ -20,7 +36,6 @@ from __future__ import annotations
 import copy
 import inspect
 import numbers
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -131,27 +146,107 @@ def _check_parameters(name: str, dist: str, params: dict, skip: tuple[str, ...] 
         raise PriorError(f"prior {name!r}: {dist}({params}) is not valid: {exc}") from None
 
 
+# Families a cohort-level sd may take instead of the integrated InverseGamma variance
+# (positive support; the half-t is the usual choice when few groups are seen).
+COHORT_SD_FAMILIES = ("HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma", "LogNormal")
+_VARIANCE_SUFFIX, _SD_SUFFIX = "_cohort_var", "_cohort_sd"
+
+
+def cohort_sd_alternatives(defaults: Mapping[str, Prior]) -> dict[str, str]:
+    """{`<x>_cohort_sd`: `<x>_cohort_var`}: the sd priors a user may give instead of a default cohort variance."""
+    return {name[: -len(_VARIANCE_SUFFIX)] + _SD_SUFFIX: name for name in defaults if name.endswith(_VARIANCE_SUFFIX)}
+
+
+def valid_prior_names(defaults: Mapping[str, Prior]) -> list[str]:
+    """Every name an override may use: the defaults' and the cohort-sd alternatives (sorted)."""
+    return sorted({*defaults, *cohort_sd_alternatives(defaults)})
+
+
+def as_entry(name: str, entry, default: Prior | None):
+    """An override in any accepted form -> (dist, params): (dist, params), {dist: ..., **params}
+    or bare params (merged into `default`)."""
+    if isinstance(entry, Mapping):
+        params = {k: v for k, v in entry.items() if k != "dist"}
+        if "dist" in entry:
+            return entry["dist"], params
+        if default is None:
+            raise PriorError(f"prior {name!r} has no default to take parameters into: name its family, "
+                             f"e.g. {{dist: HalfNormal, sigma: 0.5}}")
+        return default[0], {**default[1], **params}
+    if isinstance(entry, list):  # YAML has no tuples
+        return tuple(entry)
+    return entry
+
+
 def resolve_priors(defaults: Mapping[str, Prior], overrides: Mapping | None = None) -> dict[str, Prior]:
-    """defaults ⊕ overrides: unknown keys warn (UserWarning) and are ignored; malformed raise PriorError."""
+    """defaults ⊕ overrides: unknown names and malformed entries raise PriorError (naming the prior).
+
+    A cohort-sd override `<x>_cohort_sd` replaces the default `<x>_cohort_var` (see the module docstring).
+    """
     resolved = copy.deepcopy(dict(defaults))
     if not overrides:
         return resolved
     if not isinstance(overrides, Mapping):
-        raise PriorError(f"priors must be a dict of name -> (distribution, parameters), got {type(overrides).__name__}")
+        raise PriorError(f"priors must be a mapping of name -> distribution and parameters, "
+                         f"got {type(overrides).__name__}")
+    alternatives = cohort_sd_alternatives(defaults)
+    unknown = sorted(str(n) for n in overrides if n not in defaults and n not in alternatives)
+    if unknown:
+        raise PriorError(f"unknown prior(s) {', '.join(map(repr, unknown))} for this model; "
+                         f"valid names: {', '.join(valid_prior_names(defaults))}")
     for name, entry in overrides.items():
-        if name not in resolved:
-            warnings.warn(f"unknown prior {name!r} ignored (known: {', '.join(sorted(resolved))})", UserWarning,
-                          stacklevel=2)
-            continue
-        if isinstance(entry, Mapping):  # bare parameters: merge into the default
-            entry = (resolved[name][0], {**resolved[name][1], **entry})
-        dist, params = _check_entry(name, entry)
+        dist, params = _check_entry(name, as_entry(name, entry, resolved.get(name)))
         if name.endswith("_cutpoints"):
             _check_cutpoint_prior(name, dist, params)
+        elif name in alternatives:
+            if alternatives[name] in overrides:
+                raise PriorError(f"priors {name!r} and {alternatives[name]!r} both set the cohort spread: "
+                                 f"give one of them")
+            if dist not in COHORT_SD_FAMILIES:
+                raise PriorError(f"prior {name!r}: a cohort sd takes one of {', '.join(COHORT_SD_FAMILIES)}, "
+                                 f"got {dist}")
+            _check_parameters(name, dist, params)
+            del resolved[alternatives[name]]
         else:
             _check_parameters(name, dist, params)
         resolved[name] = (dist, params)
     return resolved
+
+
+def read_priors_file(path) -> dict:
+    """The overrides of a `--priors` YAML file (name -> {dist: ..., params...}); PriorError naming the file."""
+    import yaml
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PriorError(f"priors file {path}: cannot read it as YAML ({exc})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise PriorError(f"priors file {path}: expected a mapping of prior name -> distribution and parameters, "
+                         f"e.g. 'rating_mandatory: {{dist: Normal, mu: 0, sigma: 0.5}}'")
+    return dict(raw)
+
+
+def as_priors(priors) -> dict | None:
+    """Overrides from a mapping, a YAML file path, or None (what `fit(priors=...)` accepts)."""
+    from pathlib import Path
+
+    if isinstance(priors, (str, Path)):
+        return read_priors_file(priors)
+    return priors
+
+
+def priors_record(resolved: Mapping[str, Prior], overrides: Mapping | None = None) -> dict:
+    """priors.json: {name: {"dist", "params", "set_by": "user" | "default"}} for every prior the model used."""
+    given = set(overrides or {})
+    return {name: {"dist": dist, "params": {k: (np.asarray(v).tolist() if isinstance(v, (list, tuple, np.ndarray))
+                                                 else float(v)) for k, v in params.items()},
+                   "set_by": "user" if name in given else "default"}
+            for name, (dist, params) in sorted(resolved.items())}
 
 
 def make_prior(priors: Mapping[str, Prior], name: str, var_name: str | None = None, shift=None, **kwargs):
@@ -217,7 +312,8 @@ def helmert_basis(n: int) -> np.ndarray:
 
 
 def cohort_effect(priors: Mapping[str, Prior], var_name: str, sd_name: str, effect_name: str, dim: str, n: int):
-    """Effects of a few data-rich groups (cohorts): a_c ~ N(0, σ²) iid, σ² ~ InverseGamma(α, β) (`var_name`).
+    """Effects of a few data-rich groups (cohorts): a_c ~ N(0, σ²) iid, σ² ~ InverseGamma(α, β) (`var_name`),
+    or σ ~ the user's prior `sd_name` (then non-centred: cohort_effect_noncentred).
 
     With ~3 cohorts of thousands of rows each the data pin the a_c, and both the
     centred and the non-centred forms funnel where σ is small (divergences on
@@ -231,6 +327,8 @@ def cohort_effect(priors: Mapping[str, Prior], var_name: str, sd_name: str, effe
     data only through a). x's first entry is √n·ā, the others the zero-sum contrasts.
     Returns (σ, ā, a − ā); the full effect is the Deterministic `effect_name`.
     """
+    if sd_name in priors:
+        return cohort_effect_noncentred(priors, sd_name, effect_name, dim)
     dist, params = priors[var_name]
     if dist != "InverseGamma" or set(params) != {"alpha", "beta"}:
         raise PriorError(f"prior {var_name!r}: the cohort variance needs InverseGamma(alpha, beta) "
@@ -247,6 +345,19 @@ def cohort_effect(priors: Mapping[str, Prior], var_name: str, sd_name: str, effe
     effect = pt.dot(helmert_basis(n).T, x)
     pm.Deterministic(effect_name, effect, dims=dim)
     mean = x[0] / np.sqrt(n)
+    return sd, mean, effect - mean
+
+
+def cohort_effect_noncentred(priors: Mapping[str, Prior], sd_name: str, effect_name: str, dim: str):
+    """a_c = σ·z_c, z_c ~ N(0, 1) (`<effect>_z`), σ ~ the prior `sd_name` (e.g. HalfNormal, HalfStudentT).
+
+    The path a user's cohort-sd prior selects: σ is sampled, not integrated out, so a small σ
+    can funnel (watch divergences). Returns (σ, ā, a − ā) as cohort_effect does.
+    """
+    sd = make_prior(priors, sd_name)
+    z = pm.Normal(f"{effect_name}_z", 0.0, 1.0, dims=dim)
+    effect = pm.Deterministic(effect_name, sd * z, dims=dim)
+    mean = pt.mean(effect)
     return sd, mean, effect - mean
 
 

@@ -68,10 +68,9 @@ def test_resolve_priors_merges_and_replaces():
     assert ATTENDANCE_PRIORS["attendance_week_slope"][1]["sigma"] == 0.5  # defaults untouched
 
 
-def test_resolve_priors_warns_on_unknown_key():
-    with pytest.warns(UserWarning, match="unknown prior 'attendance_wek_slope'"):
-        pr = resolve_priors(ATTENDANCE_PRIORS, {"attendance_wek_slope": ("Normal", {"mu": 0, "sigma": 1})})
-    assert "attendance_wek_slope" not in pr
+def test_resolve_priors_refuses_unknown_key():
+    with pytest.raises(PriorError, match="unknown prior.*'attendance_wek_slope'.*attendance_week_slope"):
+        resolve_priors(ATTENDANCE_PRIORS, {"attendance_wek_slope": ("Normal", {"mu": 0, "sigma": 1})})
 
 
 @pytest.mark.parametrize("entry", [

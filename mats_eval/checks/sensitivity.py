@@ -1,0 +1,264 @@
+"""Power-scaling prior and likelihood sensitivity of every estimand: sensitivity.csv.
+
+The priorsense method (Kallioinen et al. 2024, Stat Comput 34:57): raise the prior, or
+the likelihood, to a power α near 1,
+
+    p_α(θ | y) ∝ p(θ)^α · p(y | θ)        (prior scaling; likelihood scaling alike)
+
+and measure how far each estimand's posterior moves. Nothing is refitted: the posterior
+draws are importance-weighted by p(θ)^(α−1) (Pareto-smoothed), and the move is the
+cumulative Jensen–Shannon distance between weighted and unweighted draws, taken as a
+derivative in log₂ α over α = 0.99 and 1.01 (arviz-stats `power_scale_sense`, the code
+behind `az.psense`).
+
+Which priors are scaled: those of the prior table (models/priors.py), the ones a user can
+set with --priors. In the model these are every free variable but the standardised group
+effects (`*_z`, whose N(0, 1) is the hierarchy, not a prior: priorsense's advice for
+hierarchical models) and the integrated-out coordinates of a cohort variance (`*_t`,
+`*_gamma`, priors.cohort_effect); that variance's InverseGamma prior is evaluated at the
+posterior draws of σ² instead (the weight p(σ²)^(α−1) is a function of σ² alone).
+
+Noise: with a few thousand draws the weighted and unweighted draws differ by chance too,
+and for the likelihood (whose log density spreads widely over draws) that chance part is
+of the order of the threshold itself: on a small ratings fit, estimands shuffled against
+the weights, so that no real sensitivity was left, still scored 0.04–0.35 (heavy-tailed
+ones, such as a cohort sd, the most). So each sensitivity is also set against chance: its
+`*_noise` column is the 95th percentile of the sensitivity of the same draws randomly
+permuted (NOISE_PERMUTATIONS times), and a component counts as influential only when its
+sensitivity reaches both the threshold and that chance level (a permutation test at 5%).
+
+Diagnosis per estimand (priorsense's rule, threshold 0.05, beyond chance as above):
+- prior and likelihood both influential: "prior-data conflict";
+- the prior influential, the likelihood not: "prior dominates / weak likelihood" (`prior_dominated`);
+- otherwise "no concern".
+The importance weights are trustworthy only while their Pareto k ≤ 0.7; above it the row
+says "unreliable (Pareto k …)" (a refit with the power-scaled prior would be needed).
+
+Cost: one compiled function of the model's log prior and log likelihood, evaluated on at
+most CURVE_DRAWS evenly spaced draws (the same draws the volume optimum uses).
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from mats_eval.estimands.kernels import CURVE_DRAWS
+
+THRESHOLD = 0.05
+ALPHAS = (0.99, 1.01)
+PARETO_K_MAX = 0.7
+SENSITIVITY_DRAWS = CURVE_DRAWS  # so the volume optimum's own thinned draws line up (kernels.thinned)
+# free variables that are not priors of the table: standardised group effects and the
+# integrated-out cohort variance's coordinates (priors.cohort_effect)
+NOT_PRIOR_SUFFIXES = ("_z", "_t", "_gamma")
+VARIANCE_SUFFIX, SD_SUFFIX = "_var", "_sd"
+
+NOISE_PERMUTATIONS = 40
+NOISE_QUANTILE = 0.95
+
+SENSITIVITY_COLUMNS = ["estimand", "prior_sensitivity", "likelihood_sensitivity", "diagnosis", "prior_dominated",
+                       "prior_pareto_k", "likelihood_pareto_k", "prior_noise", "likelihood_noise", "draws"]
+DIAGNOSES = {"conflict": "prior-data conflict", "prior": "prior dominates / weak likelihood", "ok": "no concern"}
+
+
+# --- log densities at the posterior draws ----------------------------------------------
+
+def prior_logpdf(dist: str, params: Mapping, x: np.ndarray) -> np.ndarray:
+    """log density of the prior entry (dist, params) at the values x (scipy for the usual families)."""
+    from scipy import stats
+
+    mu, sigma = float(params.get("mu", 0.0)), float(params.get("sigma", 1.0))
+    if dist == "Normal":
+        return stats.norm.logpdf(x, mu, sigma)
+    if dist == "HalfNormal":
+        return stats.halfnorm.logpdf(x, 0.0, sigma)
+    if dist == "StudentT":
+        return stats.t.logpdf(x, float(params["nu"]), mu, sigma)
+    if dist == "Exponential":
+        return stats.expon.logpdf(x, scale=1 / float(params["lam"]))
+    if dist == "InverseGamma":
+        return stats.invgamma.logpdf(x, float(params["alpha"]), scale=float(params["beta"]))
+    import pymc as pm
+
+    return np.asarray(pm.logp(getattr(pm, dist).dist(**params), x).eval())
+
+
+def thin_index(n: int, max_draws: int = SENSITIVITY_DRAWS) -> np.ndarray:
+    """Evenly spaced draw indices, as kernels.thinned picks them (all draws when there are fewer)."""
+    if n <= max_draws:
+        return np.arange(n)
+    return np.linspace(0, n - 1, max_draws).round().astype(int)
+
+
+def flat_draws(post, name: str) -> np.ndarray:
+    """post[name] as an array (chain·draw, ...)."""
+    values = np.asarray(post[name].transpose("chain", "draw", ...).values)
+    return values.reshape((-1,) + values.shape[2:])
+
+
+def prior_variables(model) -> list[str]:
+    """Free variables of `model` that carry a prior of the table (see the module docstring)."""
+    return [rv.name for rv in model.free_RVs if not rv.name.endswith(NOT_PRIOR_SUFFIXES)]
+
+
+@contextlib.contextmanager
+def initial_values_cleared(model):
+    """Custom initial values (the ordered cutpoints') stop remove_value_transforms; they play no
+    part in a log density, so drop them meanwhile."""
+    saved = dict(model.rvs_to_initial_values)
+    try:
+        model.rvs_to_initial_values = dict.fromkeys(saved)
+        yield model
+    finally:
+        model.rvs_to_initial_values = saved
+
+
+def log_densities(model, idata, priors: Mapping, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log prior, log likelihood) summed over terms, at the posterior draws `keep` (chain·draw order)."""
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    post = idata["posterior"]
+    with initial_values_cleared(model):
+        umodel = remove_value_transforms(model)  # the posterior holds constrained values
+    free = [rv.name for rv in model.free_RVs]
+    prior_rvs = [umodel[name] for name in prior_variables(model)]
+    outs = [umodel.logp(vars=prior_rvs, jacobian=False, sum=True) if prior_rvs else None,
+            umodel.logp(vars=umodel.observed_RVs, jacobian=False, sum=True)]
+    outs = [o for o in outs if o is not None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fn = umodel.compile_fn(outs, inputs=umodel.value_vars, on_unused_input="ignore")
+    dtype = {umodel.rvs_to_values[umodel[n]].name: umodel.rvs_to_values[umodel[n]].type.dtype for n in free}
+    values = {n: flat_draws(post, n)[keep].astype(dtype[n]) for n in free}
+    out = np.array([fn({n: v[j] for n, v in values.items()}) for j in range(len(keep))], dtype=float)
+    log_prior = out[:, 0] if prior_rvs else np.zeros(len(keep))
+    log_lik = out[:, -1]
+    for sd, (dist, params) in integrated_variances(priors, post, free).items():
+        log_prior = log_prior + prior_logpdf(dist, params, flat_draws(post, sd)[keep] ** 2)
+    return log_prior, log_lik
+
+
+def integrated_variances(priors: Mapping, post, free: list[str]) -> dict[str, tuple[str, dict]]:
+    """{`<x>_sd`: prior of `<x>_var`} for the variances cohort_effect integrates out: σ is in the
+    posterior as a Deterministic, not a free variable."""
+    out = {}
+    for name, entry in priors.items():
+        if not name.endswith(VARIANCE_SUFFIX):
+            continue
+        sd = name[: -len(VARIANCE_SUFFIX)] + SD_SUFFIX
+        if sd in post and sd not in free:
+            out[sd] = entry
+    return out
+
+
+# --- power-scaling -----------------------------------------------------------------------
+
+def scaled_weights(log_component: np.ndarray, alphas=ALPHAS) -> tuple[list[np.ndarray], float]:
+    """Normalised PSIS weights of p^(α−1) for each α, and the largest Pareto k among them."""
+    from arviz_stats.base.array import array_stats
+
+    ary = np.asarray(log_component, dtype=float)[None, :]  # one "chain" of thinned draws
+    weights, ks = [], []
+    for alpha in alphas:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lw = np.asarray(array_stats.power_scale_lw(ary, alpha=alpha, axis=(-2, -1)))
+            ks.append(float(np.asarray(array_stats.pareto_khat((alpha - 1) * ary, log_weights=True))))
+        w = np.exp(lw - lw.max())
+        weights.append(w / w.sum())
+    return weights, max(ks)
+
+
+def sensitivity(draws: np.ndarray, weights: list[np.ndarray], alphas=ALPHAS) -> float:
+    """Power-scaling sensitivity of one estimand's draws (CJS distance per log₂ α, priorsense)."""
+    from arviz_stats.base.array import array_stats
+
+    x = np.asarray(draws, dtype=float)[None, :]
+    if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
+        return float("nan")
+    lower, upper = (w[None, :] for w in weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(np.asarray(array_stats.power_scale_sense(x, lower, upper, alphas[0], alphas[1])))
+
+
+def noise_floor(draws: np.ndarray, weights: list[np.ndarray], permutations: int = NOISE_PERMUTATIONS,
+                seed: int = 0) -> float:
+    """The NOISE_QUANTILE quantile of the sensitivity of `draws` shuffled against the weights:
+    what chance alone scores."""
+    rng = np.random.default_rng(seed)
+    scores = np.array([sensitivity(rng.permutation(draws), weights) for _ in range(permutations)])
+    return float(np.nanquantile(scores, NOISE_QUANTILE)) if np.any(np.isfinite(scores)) else float("nan")
+
+
+def influential(value: float, noise: float, threshold: float = THRESHOLD) -> bool:
+    """Does a component move the estimand by the threshold, and by more than chance does?"""
+    return bool(np.isfinite(value) and value >= threshold and not value <= noise)
+
+
+def diagnose(prior: bool, likelihood: bool, pareto_k: float) -> str:
+    """Plain words for one row from whether prior and likelihood are influential (module docstring)."""
+    if pareto_k > PARETO_K_MAX:
+        return f"unreliable (Pareto k {pareto_k:.2f} > {PARETO_K_MAX}: refit with the scaled prior to be sure)"
+    if prior and likelihood:
+        return DIAGNOSES["conflict"]
+    if prior:
+        return DIAGNOSES["prior"]
+    return DIAGNOSES["ok"]
+
+
+def aligned(draws: np.ndarray, n: int, keep: np.ndarray) -> np.ndarray | None:
+    """An estimand's draws at the draws `keep` of n: from all n draws, or already thinned to len(keep)."""
+    draws = np.asarray(draws, dtype=float).ravel()
+    if len(draws) == n:
+        return draws[keep]
+    if len(draws) == len(keep):
+        return draws
+    return None
+
+
+def sensitivity_table(estimand_draws: Mapping[str, np.ndarray], log_prior: np.ndarray, log_lik: np.ndarray,
+                      n: int, keep: np.ndarray) -> pd.DataFrame:
+    """sensitivity.csv from estimand draws (over n draws) and the log densities at the draws `keep`."""
+    prior_w, prior_k = scaled_weights(log_prior)
+    lik_w, lik_k = scaled_weights(log_lik)
+    rows = []
+    for name, draws in estimand_draws.items():
+        x = aligned(draws, n, keep)
+        if x is None:
+            continue
+        prior, lik = sensitivity(x, prior_w), sensitivity(x, lik_w)
+        prior_noise, lik_noise = noise_floor(x, prior_w), noise_floor(x, lik_w)
+        by_prior, by_lik = influential(prior, prior_noise), influential(lik, lik_noise)
+        reliable = max(prior_k, lik_k) <= PARETO_K_MAX
+        rows.append({"estimand": name, "prior_sensitivity": prior, "likelihood_sensitivity": lik,
+                     "diagnosis": diagnose(by_prior, by_lik, max(prior_k, lik_k)),
+                     "prior_dominated": bool(reliable and by_prior and not by_lik),
+                     "prior_pareto_k": prior_k, "likelihood_pareto_k": lik_k, "prior_noise": prior_noise,
+                     "likelihood_noise": lik_noise, "draws": len(keep)})
+    return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+
+
+def power_scaling_sensitivity(model, idata, priors: Mapping, estimand_draws: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """sensitivity.csv of a fit: `model` the pm.Model, `priors` the resolved priors it was built with,
+    `estimand_draws` the fit's {estimand: draws over chain·draw} (FitResult.estimand_draws)."""
+    post = idata["posterior"]
+    n = post.sizes["chain"] * post.sizes["draw"]
+    keep = thin_index(n)
+    log_prior, log_lik = log_densities(model, idata, priors, keep)
+    return sensitivity_table(estimand_draws, log_prior, log_lik, n, keep)
+
+
+def prior_dominated(table: pd.DataFrame) -> list[str]:
+    """The estimands the prior dominates (for the report)."""
+    if table is None or not len(table):
+        return []
+    return [str(e) for e, flag in zip(table["estimand"], table["prior_dominated"]) if bool(flag)]
+
+
+__all__ = ["power_scaling_sensitivity", "sensitivity_table", "log_densities", "prior_logpdf", "prior_dominated",
+           "SENSITIVITY_COLUMNS", "THRESHOLD", "ALPHAS", "PARETO_K_MAX"]

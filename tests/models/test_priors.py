@@ -1,0 +1,149 @@
+"""Priors as user configuration: --priors YAML, unknown names refused, priors.json, the cohort-sd path."""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mats_eval.cli import app
+from mats_eval.models import MODELS, PriorError, get_spec, model_priors
+from mats_eval.models.priors import (
+    RATING_PRIORS, priors_record, read_priors_file, resolve_priors, valid_prior_names,
+)
+from mats_eval.simulation.scenarios import simulate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def no_sampling(monkeypatch):
+    """Sampling started by a command fails the test: refusals must come before it."""
+    import mats_eval.inference.fitting as fitting
+
+    def started(*args, **kwargs):
+        raise AssertionError("sampling started although the priors were invalid")
+
+    monkeypatch.setattr(fitting, "sample_posterior", started)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return simulate("mats-history", seed=3, scale=0.15).program_data()
+
+
+def write_yaml(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_yaml_forms_resolve_like_the_python_ones(tmp_path):
+    path = write_yaml(tmp_path / "priors.yaml", """
+rating_mandatory: {dist: Normal, mu: 0, sigma: 0.5}   # family and parameters
+rating_volume: {sigma: 1.0}                           # parameters only: the default family
+rating_week: [StudentT, {nu: 4, mu: 0, sigma: 0.3}]   # the (dist, params) pair
+rating_cohort_sd: {dist: HalfStudentT, nu: 3, sigma: 0.5}
+""")
+    pr = resolve_priors(RATING_PRIORS, read_priors_file(path))
+    assert pr["rating_mandatory"] == ("Normal", {"mu": 0, "sigma": 0.5})
+    assert pr["rating_volume"] == ("Normal", {"mu": 0.0, "sigma": 1.0})
+    assert pr["rating_week"] == ("StudentT", {"nu": 4, "mu": 0, "sigma": 0.3})
+    # the sd prior replaces the integrated variance prior
+    assert pr["rating_cohort_sd"] == ("HalfStudentT", {"nu": 3, "sigma": 0.5}) and "rating_cohort_var" not in pr
+
+
+def test_unknown_name_is_refused_with_the_models_valid_names():
+    with pytest.raises(PriorError) as err:
+        model_priors("ratings", {"rating_mandatroy": {"sigma": 1.0}})
+    message = str(err.value)
+    assert "rating_mandatroy" in message
+    for name in valid_prior_names(get_spec("ratings").default_priors):
+        assert name in message
+    assert "attendance_volume" not in message  # names of another model are not offered
+    with pytest.raises(PriorError, match="attendance_volume"):  # nor accepted
+        model_priors("ratings", {"attendance_volume": {"sigma": 1.0}})
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"dist": "Nromal", "sigma": 1}, "not a PyMC distribution"),
+    ({"dist": "Normal", "sgima": 1}, "no parameter"),
+    ({"sigma": "wide"}, "finite number"),
+])
+def test_bad_entries_are_refused_naming_the_prior(entry, words):
+    with pytest.raises(PriorError, match=f"rating_mandatory.*{words}"):
+        model_priors("ratings", {"rating_mandatory": entry})
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"rating_cohort_sd": {"dist": "Normal", "sigma": 1}}, "HalfNormal"),      # not a scale family
+    ({"rating_cohort_sd": {"sigma": 0.5}}, "name its family"),                 # no default to merge into
+    ({"rating_cohort_sd": {"dist": "HalfNormal", "sigma": 0.5},
+      "rating_cohort_var": {"beta": 0.2}}, "give one of them"),                # both set the same spread
+])
+def test_cohort_sd_alternative_is_checked(overrides, words):
+    with pytest.raises(PriorError, match=words):
+        model_priors("ratings", overrides)
+
+
+def test_every_model_lists_its_cohort_sd_alternatives():
+    for name, spec in MODELS.items():
+        names = valid_prior_names(spec.default_priors)
+        for var in (n for n in spec.default_priors if n.endswith("_cohort_var")):
+            assert var.replace("_cohort_var", "_cohort_sd") in names, name
+
+
+def test_bad_priors_file_exits_2_before_sampling(no_sampling, tmp_path):
+    bad = write_yaml(tmp_path / "bad.yaml", "rating_mandatory: {sigma: 0.5}\nrating_cohort_spread: {sigma: 1}\n")
+    for command in ("fit", "run"):
+        out = tmp_path / f"out-{command}"
+        done = CliRunner().invoke(app, [command, str(ROOT / "data" / "example"), "--out", str(out),
+                                        "--model", "ratings", "--priors", str(bad)])
+        assert done.exit_code == 2, done.output
+        assert "rating_cohort_spread" in done.output and "rating_mandatory" in done.output  # valid names listed
+        assert not out.exists()
+    not_yaml = write_yaml(tmp_path / "list.yaml", "- rating_mandatory\n")
+    done = CliRunner().invoke(app, ["fit", str(ROOT / "data" / "example"), "--out", str(tmp_path / "o"),
+                                    "--priors", str(not_yaml)])
+    assert done.exit_code == 2 and "mapping" in done.output
+
+
+def test_priors_json_holds_the_resolved_priors(tiny, tmp_path):
+    import mats_eval
+    from mats_eval.runfolder import load_run
+
+    overrides = {"rating_mandatory": {"dist": "Normal", "mu": 0.0, "sigma": 0.3}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mats_eval.fit(tiny, model="ratings", out=tmp_path / "run", draws=100, tune=100, chains=2,
+                               seed=1, progress=False, checks=False, priors=overrides)
+    written = json.loads((tmp_path / "run" / "priors.json").read_text())
+    resolved = model_priors("ratings", overrides)
+    assert set(written) == set(resolved)
+    for name, (dist, params) in resolved.items():
+        assert written[name]["dist"] == dist
+        assert written[name]["params"] == pytest.approx({k: float(v) for k, v in params.items()})
+    assert written["rating_mandatory"]["set_by"] == "user" and written["rating_week"]["set_by"] == "default"
+    assert written == priors_record(resolved, overrides) == result.priors
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["model"]["priors_used"] == "priors.json"
+    assert load_run(tmp_path / "run", posterior=False).priors == written
+
+
+def test_half_normal_cohort_sd_builds_and_samples(tiny):
+    import mats_eval
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mats_eval.fit(tiny, model="ratings", draws=100, tune=150, chains=2, seed=2, progress=False,
+                               checks=False, priors={"rating_cohort_sd": {"dist": "HalfNormal", "sigma": 0.5}})
+    free = {rv.name for rv in result.model.free_RVs}
+    assert "rating_cohort_sd" in free and "rating_cohort_z" in free  # sampled, non-centred
+    assert "rating_cohort_sd_gamma" not in free  # not the integrated path
+    sd = result.idata["posterior"]["rating_cohort_sd"].values
+    assert np.all(sd > 0) and np.all(np.isfinite(sd))
+    row = result.effects.set_index("estimand").loc["cohort_sd_rating"]
+    assert 0 < row["mean"] < 3
+    assert result.priors["rating_cohort_sd"]["dist"] == "HalfNormal"
