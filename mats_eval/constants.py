@@ -22,7 +22,7 @@ DEFAULT_CHAINS = 2
 DEFAULT_TARGET_ACCEPT = 0.8
 
 # The decision model's default utility (estimands/kernels.py "what attended sessions are worth",
-# decisions/utility.py; README.md "Plans"). Units are research hours per scholar: an attended hour
+# decisions/utility.py, analyses/plans/example.yaml). Units are research hours per scholar: an attended hour
 # rated at the top of the scale is worth VALUE_PER_ATTENDED_HOUR research hours, worth falls
 # linearly to 0 at the bottom of the scale, and every attended hour costs RESEARCH_HOUR_COST
 # research hours. With (1.0, 0.5) a session pays off when its rating is above the scale's middle.

@@ -1,4 +1,4 @@
-"""The decision model: what the programme lead values, in plain units (README.md "Plans").
+"""The decision model: what the programme lead values, in plain units (analyses/plans/example.yaml).
 
 Per scholar, over a plan's weeks w, kinds k and their V_kw sessions of h_k hours:
 
