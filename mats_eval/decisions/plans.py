@@ -144,10 +144,11 @@ def _parse_grid(raw, source: str) -> list[Plan]:
     sessions = _kind_mapping(raw.get("sessions"), source, "grid.sessions")
     if not sessions:
         _fail(source, "grid.sessions", "must name at least one session kind with its sessions per week")
+    volumes = {k: [_number(v, source, f"grid.sessions.{k}") for v in _as_list(values)] for k, values in sessions.items()}
     policy = raw.get("policy", "optional")
     policies = (_kind_mapping(policy, source, "grid.policy") if isinstance(policy, dict)
                 else {k: policy for k in sessions})
-    plans = candidate_plans(list(sessions), {k: _as_list(v) for k, v in sessions.items()},
+    plans = candidate_plans(list(sessions), volumes,
                             {k: _as_list(policies.get(k, "optional")) for k in sessions},
                             _as_list(raw.get("schedule", "even")), raw.get("weeks"), raw.get("hours") or {})
     return [_parse_plan(_plan_as_dict(p), source, f"grid ({p.name!r})") for p in plans]

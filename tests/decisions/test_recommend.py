@@ -131,6 +131,10 @@ def test_grid_block_in_yaml_adds_candidates():
     assert [p.name for p in plans][0] == "mine" and len(plans) == 5
     with pytest.raises(UsageError, match="grid.sesions"):
         decisions.plans_from_dict({"grid": {"sesions": {"seminar": [1]}}})
+    with pytest.raises(UsageError, match="grid.sessions.seminar: must be a number"):
+        decisions.plans_from_dict({"grid": {"weeks": 4, "sessions": {"seminar": [1, "two"]}}})
+    with pytest.raises(UsageError, match="policy.seminar"):
+        decisions.plans_from_dict({"grid": {"weeks": 4, "sessions": {"seminar": [1]}, "policy": "sometimes"}})
 
 
 @pytest.mark.parametrize("utility, message", [
