@@ -27,12 +27,24 @@ from mats_eval.errors import UsageError
 # hours an attended top-rated hour is worth; the lead's own setting is always added.
 SENSITIVITY_COSTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 SENSITIVITY_VALUES = (0.5, 1.0, 2.0)
-# Where the best plan is traced along the cost axis (cost_switches), research hours per attended hour.
-SWITCH_COSTS = np.round(np.arange(0.0, 2.0 + 1e-9, 0.01), 2)
+# Where the best plan is traced along the cost axis (cost_switches): research hours per attended hour,
+# from 0 to twice the lead's setting (at least to 2), on this step.
+SWITCH_STEP = 0.01
+
+
+def switch_costs(utility: Utility) -> np.ndarray:
+    """0, 0.01, …, max(2, 2 × the lead's research_hour_cost)."""
+    top = max(2.0, 2 * utility.research_hour_cost)
+    return np.round(np.arange(0.0, top + 1e-9, SWITCH_STEP), 2)
 
 SENSITIVITY_FILE = "plan_sensitivity.csv"
 RECOMMENDATION_FILE = "recommendation.json"
 UNITS = "research hours per scholar over the programme"
+
+
+def research_hours(x: float) -> str:
+    """'1 research hour', '0.5 research hours'."""
+    return f"{x:g} research hour{'' if x == 1 else 's'}"
 
 
 def _per_draw(comparison: PlanComparison) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -70,10 +82,12 @@ def sensitivity_table(comparison: PlanComparison, values=SENSITIVITY_VALUES, cos
     return pd.DataFrame(rows)
 
 
-def cost_switches(comparison: PlanComparison, costs=SWITCH_COSTS) -> pd.DataFrame:
+def cost_switches(comparison: PlanComparison, costs=None) -> pd.DataFrame:
     """Along research_hour_cost (value fixed at the lead's), the stretches where each plan has the
-    highest expected utility: columns plan, cost_from, cost_to (grid points, in order)."""
+    highest expected utility: columns plan, cost_from, cost_to (grid points of `costs`, default
+    switch_costs, in order)."""
     valued, attended, names = _per_draw(comparison)
+    costs = switch_costs(comparison.settings) if costs is None else costs
     value = comparison.settings.value_per_attended_hour
     expected = value * valued.mean(axis=0)[None, :] - np.asarray(costs)[:, None] * attended.mean(axis=0)[None, :]
     best = expected.argmax(axis=1)
@@ -83,7 +97,7 @@ def cost_switches(comparison: PlanComparison, costs=SWITCH_COSTS) -> pd.DataFram
                          "cost_to": np.asarray(costs)[ends]})
 
 
-def what_would_change(comparison: PlanComparison, costs=SWITCH_COSTS) -> str:
+def what_would_change(comparison: PlanComparison, costs=None) -> str:
     """'“A” stays best while an attended hour costs between 0.3 and 0.8 research hours (now 0.5);
     below 0.3 “B” would be best, above 0.8 “C”.' (value per top-rated hour fixed at the lead's)."""
     lead = comparison.settings
@@ -91,7 +105,7 @@ def what_would_change(comparison: PlanComparison, costs=SWITCH_COSTS) -> str:
     here = int(np.searchsorted(runs["cost_to"].to_numpy(), lead.research_hour_cost - 1e-9))
     here = min(here, len(runs) - 1)
     plan, low, high = runs.loc[here, ["plan", "cost_from", "cost_to"]]
-    worth = f"an attended top-rated hour being worth {lead.value_per_attended_hour:g} research hours"
+    worth = f"an attended top-rated hour being worth {research_hours(lead.value_per_attended_hour)}"
     if len(runs) == 1:
         return (f"“{plan}” stays the best plan whatever an attended hour costs, from {low:g} to {high:g} "
                 f"research hours ({worth}).")

@@ -57,8 +57,8 @@ class Utility:
         worth = ("its rating's position on the scale" if self.worthless_below is None
                  else f"its rating's position above {self.worthless_below:g}")
         return (f"an attended hour is worth {self.value_per_attended_hour:g} research hours times {worth} "
-                f"(0 to 1) and costs {self.research_hour_cost:g} research hours; plans within "
-                f"{self.tie_threshold:g} research hours per scholar of each other are called tied")
+                f"(0 to 1) and costs {self.research_hour_cost:g} research hours; plans whose expected "
+                f"utilities are within {self.tie_threshold:g} research hours per scholar are called tied")
 
     def to_dict(self) -> dict:
         return asdict(self)
