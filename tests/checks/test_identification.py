@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mats_eval.checks.identification import add_notes, identification, judge, prior_sensitivity
+from mats_eval.checks.identification import (
+    VOLUME_WITHIN_SHARE_MIN, add_notes, identification, judge, prior_sensitivity, volume_identification,
+)
 from mats_eval.simulation.scenarios import simulate
 
 
@@ -85,3 +87,52 @@ def test_prior_sensitivity_reweighting_matches_the_prior_when_data_are_silent(mo
     # the right way but the diagnostic must show the strain
     assert table.loc[2.0, "sd"] > 1.1
     assert table.loc[2.0, "pareto_k"] > 0.5
+
+
+# --- confounding labels and volume ------------------------------------------------------
+
+def test_unidentified_policy_notes_make_prob_positive_conditional():
+    confounded = identification(simulate("confounded", seed=1, scale=0.2).program_data())
+    weak = identification(simulate("mats-history", seed=1, scale=0.2).program_data())
+    assert "prob_positive is conditional" in confounded["sessions"]["note"]
+    assert "prob_positive holds only if" in weak["sessions"]["note"]
+    identified = identification(simulate("identified", seed=1, scale=0.2).program_data())
+    assert "prob_positive" not in identified["sessions"]["note"]
+
+
+def test_volume_between_cohorts_is_weakly_identified():
+    """mats-history: seminars run ~7 a week in one cohort and ~2.5 in the others."""
+    ident = identification(simulate("mats-history", seed=1, scale=0.2).program_data())
+    volume = ident["volume"]
+    assert volume["verdict"] == "weakly_identified"
+    assert volume["within_share"] < VOLUME_WITHIN_SHARE_MIN and volume["sd_between"] > volume["sd_within"]
+    assert volume["note"].startswith("weakly identified") and "prob_positive" in volume["note"]
+    assert ident["verdict"] == "identified_across_kinds"  # the policy verdict is unchanged by volume
+    effects = pd.DataFrame({"estimand": ["volume_slope_rating", "optimal_sessions_per_week", "cohort_sd_rating"],
+                            "note": ["", "in 10% of draws the optimum is at the largest volume", ""]})
+    noted = add_notes(effects, ident).set_index("estimand")["note"]
+    assert noted["volume_slope_rating"] == volume["note"]
+    assert noted["optimal_sessions_per_week"].startswith("in 10% of draws")  # its own note is kept ...
+    assert noted["optimal_sessions_per_week"].endswith(volume["note"])        # ... and the verdict added
+    assert noted["cohort_sd_rating"] == ""
+
+
+@pytest.mark.parametrize("scenario", ["identified", "null"])
+def test_volume_varying_within_cohorts_is_identified(scenario):
+    ident = identification(simulate(scenario, seed=1, scale=0.2).program_data())
+    assert ident["volume"]["verdict"] == "identified" and ident["volume"]["note"] == ""
+    effects = pd.DataFrame({"estimand": ["volume_slope_rating"], "note": [""]})
+    assert add_notes(effects, ident)["note"].iloc[0] == ""
+
+
+def test_volume_verdict_edge_cases():
+    def sessions(weekly: dict[str, list[int]]) -> pd.DataFrame:
+        """One kind; cohort c runs weekly[c][w] sessions in week w + 1 (so that is their volume)."""
+        return pd.DataFrame([{"session_id": f"{c}-{w}-{i}", "cohort": c, "week": w + 1, "kind": "seminar"}
+                             for c, counts in weekly.items() for w, v in enumerate(counts) for i in range(v)])
+
+    assert volume_identification(sessions({"A": [2, 2], "B": [2, 2]}))["verdict"] == "no_variation"
+    assert volume_identification(sessions({"A": [2, 2], "B": [5, 5]}))["verdict"] == "confounded"
+    assert volume_identification(sessions({"A": [1, 3], "B": [1, 3]}))["verdict"] == "identified"
+    weak = volume_identification(sessions({"A": [2, 3], "B": [7, 8]}))
+    assert weak["verdict"] == "weakly_identified" and 0 < weak["within_share"] < VOLUME_WITHIN_SHARE_MIN

@@ -1,0 +1,93 @@
+"""Power-scaling sensitivity (checks/sensitivity.py): the rule on known cases, and sensitivity.csv of a fit."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mats_eval.checks.sensitivity import (
+    DIAGNOSES, SENSITIVITY_COLUMNS, diagnose, power_scaling_sensitivity, sensitivity_table, thin_index,
+)
+from mats_eval.simulation.scenarios import simulate
+
+REQUIRED = ["estimand", "prior_sensitivity", "likelihood_sensitivity", "diagnosis", "prior_dominated"]
+
+
+def normal_case(prior_sd: float, lik_mean: float, lik_sd: float, n: int = 4000, seed: int = 0):
+    """Exact posterior draws of θ under prior N(0, prior_sd) and a normal likelihood N(lik_mean, lik_sd) in θ,
+    with the log prior and log likelihood at them."""
+    precision = 1 / prior_sd**2 + 1 / lik_sd**2
+    mean = (lik_mean / lik_sd**2) / precision
+    theta = np.random.default_rng(seed).normal(mean, precision**-0.5, n)
+    return theta, stats.norm.logpdf(theta, 0, prior_sd), stats.norm.logpdf(theta, lik_mean, lik_sd)
+
+
+@pytest.mark.parametrize("prior_sd, lik_mean, lik_sd, expected", [
+    (0.1, 0.0, 10.0, DIAGNOSES["prior"]),     # the data say almost nothing: the prior is the posterior
+    (10.0, 1.0, 0.1, DIAGNOSES["ok"]),        # a vague prior: the data decide
+    (0.3, 3.0, 0.3, DIAGNOSES["conflict"]),   # prior and data disagree, each as sure as the other
+])
+def test_known_cases_get_priorsense_diagnoses(prior_sd, lik_mean, lik_sd, expected):
+    theta, log_prior, log_lik = normal_case(prior_sd, lik_mean, lik_sd)
+    n = len(theta)
+    noise = np.random.default_rng(1).normal(size=n)  # an estimand the model does not touch
+    table = sensitivity_table({"theta": theta, "unrelated": noise}, log_prior, log_lik, n, np.arange(n))
+    rows = table.set_index("estimand")
+    assert rows.loc["theta", "diagnosis"] == expected
+    assert bool(rows.loc["theta", "prior_dominated"]) == (expected == DIAGNOSES["prior"])
+    assert rows.loc["unrelated", "diagnosis"] == DIAGNOSES["ok"]  # chance alone is not sensitivity
+
+
+def test_unreliable_weights_are_said_so():
+    assert diagnose(True, False, pareto_k=0.81).startswith("unreliable (Pareto k 0.81")
+    assert diagnose(True, False, pareto_k=0.3) == DIAGNOSES["prior"]
+    assert diagnose(False, True, pareto_k=0.3) == DIAGNOSES["ok"]
+
+
+def test_thinning_lines_up_with_the_volume_optimum_draws():
+    from mats_eval.estimands.kernels import CURVE_DRAWS, thinned
+
+    n = 3 * CURVE_DRAWS
+    p = {"attendance_intercept": np.arange(n, dtype=float)}
+    assert np.array_equal(thinned(p, CURVE_DRAWS)["attendance_intercept"], thin_index(n).astype(float))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return simulate("mats-history", seed=3, scale=0.15).program_data()
+
+
+def test_strong_prior_is_flagged_in_sensitivity_csv(tiny, tmp_path):
+    import mats_eval
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mats_eval.fit(tiny, model="ratings", out=tmp_path / "run", draws=150, tune=150, chains=2, seed=1,
+                               progress=False,
+                               priors={"rating_mandatory": {"dist": "Normal", "mu": 0.0, "sigma": 0.01}})
+    table = pd.read_csv(tmp_path / "run" / "sensitivity.csv")
+    assert list(table.columns) == SENSITIVITY_COLUMNS and set(REQUIRED) <= set(table.columns)
+    assert list(table["estimand"]) == list(result.effects["estimand"])  # one row per estimand
+    row = table.set_index("estimand").loc["mandatory_minus_optional_rating"]
+    assert row["prior_sensitivity"] >= 0.05 and row["diagnosis"] != DIAGNOSES["ok"]
+    assert "mandatory_minus_optional_rating" in result.diagnostics["prior_dominated"] or \
+        row["diagnosis"] == DIAGNOSES["conflict"]
+
+
+def test_default_priors_dominate_the_cohort_sd_only(tiny):
+    """Three cohorts cannot inform their spread: cohort_sd_rating is the prior's, the policy effect is not."""
+    import mats_eval
+    from mats_eval.models import model_priors
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mats_eval.fit(tiny, model="ratings", draws=300, tune=200, chains=2, seed=1, progress=False,
+                               checks=False)
+    assert result.sensitivity is None  # study fits do not pay for it
+    table = power_scaling_sensitivity(result.model, result.idata, model_priors("ratings"), result.estimand_draws)
+    rows = table.set_index("estimand")
+    assert bool(rows.loc["cohort_sd_rating", "prior_dominated"])
+    assert rows.loc["mandatory_minus_optional_rating", "diagnosis"] == DIAGNOSES["ok"]
