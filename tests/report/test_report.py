@@ -1,5 +1,5 @@
-"""The report: built from a real run folder alone (a tiny joint fit shared by the module),
-the verdict first, one value per estimand, privacy, and no PyMC in the report or decisions."""
+"""The report: built from a real run folder alone (the tiny joint fit of conftest.py), decision first,
+one value per estimand, caveats once, privacy, and no PyMC in the report or decisions."""
 from __future__ import annotations
 
 import html as html_lib
@@ -8,97 +8,44 @@ import re
 import shutil
 import subprocess
 import sys
-import warnings
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import mats_eval
-from mats_eval.checks.crosscheck import crosscheck
-from mats_eval.data.io import load
 from mats_eval.data.observed import SUPPRESSED
 from mats_eval.decisions.plans import plans_from_run
 from mats_eval.errors import UsageError
 from mats_eval.estimands.registry import ESTIMANDS
 from mats_eval.report import build_report
 from mats_eval.runfolder import DECISION_DRAWS_FILE, OBSERVED_DIR, REFERENCE_FILE, load_run
-EXAMPLE = Path(__file__).resolve().parents[2] / "analyses" / "plans" / "example.yaml"
 
-WEEKS = 4
-RARE_STREAM = "quantum_alignment"  # only 3 scholars: must be suppressed
-RARE_SPEAKER = "Prof Rarely Attended"  # sessions recorded for only 3 scholars
+QUESTIONS = ("Mandatory or optional sessions?", "Does attendance fall over the programme?",
+             "How many sessions a week?", "How much do cohorts differ?")
 
 
-def write_dataset(folder: Path) -> dict[str, list[str]]:
-    """A small raw dataset (3 cohorts × 8 scholars, seminars and discussion groups); returns its raw ids."""
-    rng = np.random.default_rng(1)
-    folder.mkdir()
-    policy = {"MATS 3.0": "mandatory", "MATS 4.0": "optional", "MATS 5.0": "optional"}
-    per_week = {"MATS 3.0": 2, "MATS 4.0": 4, "MATS 5.0": 2}
-    pd.DataFrame({"cohort": list(policy), "n_weeks": WEEKS, "session_scale_min": 1, "session_scale_max": 10}).to_csv(
-        folder / "cohorts.csv", index=False
-    )
-    scholars, sessions, attendance, ratings = [], [], [], []
-    speakers = ["Dr Alice Speaker", "Dr Bob Speaker", "Dr Carol Speaker"]
-    for c, cohort in enumerate(policy):
-        ids = [f"raw_scholar_{c}_{i}_zq" for i in range(8)]
-        for i, sid in enumerate(ids):
-            stream = RARE_STREAM if (c == 1 and i < 3) else "interpretability"
-            scholars.append({"scholar_id": sid, "cohort": cohort, "archetype": "iterator", "stream": stream})
-        for w in range(1, WEEKS + 1):
-            week_sessions = [("seminar", policy[cohort], j) for j in range(per_week[cohort])]
-            week_sessions.append(("discussion_group", "optional", per_week[cohort]))
-            for kind, how, j in week_sessions:
-                rare = c == 2 and w == 1 and j == 0
-                sess = f"raw_session_{c}_{w}_{j}"
-                speaker = RARE_SPEAKER if rare else speakers[j % 3]
-                sessions.append({"session_id": sess, "cohort": cohort, "week": w, "kind": kind,
-                                 "policy": how, "speaker": speaker, "hours": 1.0})
-                for sid in ids[:3] if rare else ids:
-                    p = 0.9 if how == "mandatory" else 0.8 - 0.1 * w
-                    went = int(rng.random() < p)
-                    attendance.append({"session_id": sess, "scholar_id": sid, "attended": went})
-                    if went:
-                        ratings.append({"session_id": sess, "scholar_id": sid, "rating": int(rng.integers(3, 10))})
-    for name, rows in [("scholars", scholars), ("sessions", sessions), ("attendance", attendance), ("ratings", ratings)]:
-        pd.DataFrame(rows).to_csv(folder / f"{name}.csv", index=False)
-    return {"scholars": [s["scholar_id"] for s in scholars], "speakers": speakers + [RARE_SPEAKER]}
+def section_of(md: str, title: str) -> str:
+    """The Markdown under a heading (appendix letters ignored), up to the next heading of the same or a
+    higher level."""
+    level, rest = re.search(rf"^(#+) (?:[A-Z]\. )?{re.escape(title)}\n(.*)", md, re.S | re.M).groups()
+    return re.split(rf"^#{{1,{len(level)}}} ", rest, maxsplit=1, flags=re.M)[0]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A tiny real joint fit (plans evaluated at fit time), its dataset deleted, then the report."""
-    root = tmp_path_factory.mktemp("report")
-    raw = write_dataset(root / "data")
-    program = load(root / "data")
-    pseudonyms = list(program.scholars["scholar_id"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # 100 draws fail the gate, on purpose of speed
-        # checks=False: no predictive checks or LOO (2/3 of the time); crosscheck.csv is tested below
-        done = mats_eval.run(root / "data", root / "pipeline", plans=EXAMPLE, model="joint", draws=100, tune=100,
-                             chains=2, seed=1, progress=False, checks=False)
-    shutil.rmtree(root / "data")  # the report reads the run folder alone
-    html_path = build_report(done.run_dir, root / "out")
-    return SimpleNamespace(root=root, run=done.run_dir, out=root / "out", html=html_path.read_text(),
-                           md=(root / "out" / "report.md").read_text(), result=done.fit,
-                           pipeline_report=done.report_html, crosscheck=crosscheck(program),
-                           forbidden=raw["scholars"] + raw["speakers"] + pseudonyms)
+def copy_run(built, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(built.run, run)
+    return run
 
 
 def test_report_builds_self_contained_from_the_run_folder_alone(built):
     assert not (built.root / "data").exists()
     html = built.html
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
     assert "<link" not in html and "<script" not in html
-    verdict = "Passed the diagnostics gate" if built.result.reliable else "FAILED the diagnostics gate"
-    assert verdict in html and html.index("Diagnostics verdict") < html.index("Headline findings")
-    for section in ("Attendance over the programme", "Ratings by policy and kind", "Returns to volume",
-                    "Plans for the next cohort", "Groups (archetype, stream, speaker)"):
-        assert section in html and "Skipped" not in html.split(section, 1)[1].split("<h2>", 1)[0]
-    assert "grey band" in html and "P(best)" in html and "anchor" in html
+    for title in QUESTIONS + ("The plans compared", "Appendix", "Glossary"):
+        assert title in html
+    assert "grey band" in html.lower() and "P(best)" in html and "anchor" in html
     for name in re.findall(r"\(figures/([^)]+)\)", built.md):
         assert (built.out / "figures" / name).exists()
     assert not list(built.root.glob(".out.tmp-*"))
@@ -106,12 +53,88 @@ def test_report_builds_self_contained_from_the_run_folder_alone(built):
     assert built.pipeline_report.with_suffix(".md").read_text() == built.md
 
 
+def test_the_first_screen_says_what_to_do_and_how_sure(built):
+    """Decision first: the recommendation (plans.csv's best plan, P(best), expected loss, what would
+    change it), then the gate in one line, then the data's provenance; no raw diagnostics dump."""
+    first = section_of(built.md, "What to do next cohort")
+    assert built.md.index("## What to do next cohort") < built.md.index("## " + QUESTIONS[0])
+    plans = pd.read_csv(built.run / "plans.csv")
+    best = plans.sort_values("expected_loss").iloc[0]
+    recommendation = json.loads((built.run / "recommendation.json").read_text())
+    assert f"“{best['plan']}”" in first and recommendation["sentence"] in first
+    assert f"{best['expected_loss']:.2f} research hours per scholar" in first
+    assert "What would change the answer: " + recommendation["what_would_change"] in first
+    verdict = "Passed the diagnostics gate" if built.result.reliable else "FAILED the diagnostics gate"
+    assert verdict in first and "hb_sim" not in first
+    assert "the dataset folder “data”" in first  # provenance: the folder's name, never its path
+    for raw in ("confounded", "bfmi_min", "False", "True"):
+        assert raw not in first
+
+
+def test_practically_tied_plans_are_not_ranked(built, tmp_path):
+    run = copy_run(built, tmp_path)
+    plans = pd.read_csv(run / "plans.csv")
+    plans["tied_with_best"] = [True, True] + [False] * (len(plans) - 2)
+    plans.to_csv(run / "plans.csv", index=False)
+    (run / "recommendation.json").unlink()
+    (run / "plan_sensitivity.csv").unlink()
+    md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
+    first = section_of(md, "What to do next cohort")
+    assert "practically tied" in first and f"“{plans['plan'][1]}”" in first
+    assert "the run folder has no plan_sensitivity.csv" in first
+    assert "tied with the best" in section_of(md, "The plans compared")
+
+
+def test_plan_definitions_and_sensitivity_when_the_run_folder_has_them(built, tmp_path):
+    run = copy_run(built, tmp_path)
+    plans = pd.read_csv(run / "plans.csv")
+    plans["sessions_per_week_seminar"] = 2.0
+    plans["policy_seminar"] = "optional"
+    plans["schedule"] = "front-loaded"
+    plans.to_csv(run / "plans.csv", index=False)
+    md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
+    assert "is 2 optional seminars a week, more in the first weeks, fewer later" in md
+    grid = section_of(md, "The plans in full")
+    assert "The best plan under other utility settings" in grid and "worth 0.5" in grid
+
+
+def test_synthetic_data_are_called_synthetic(built, tmp_path):
+    run = copy_run(built, tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["input"]["synthetic"] = {"scenario": "mats-history", "seed": 1, "scale": 0.3}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
+    assert "Synthetic data: simulated by mats-eval (scenario “mats-history”, seed 1, scale 0.3)" in \
+        section_of(md, "What to do next cohort")
+
+
+def test_prior_dominated_estimands_are_named_in_the_main_text(built, tmp_path):
+    run = copy_run(built, tmp_path)
+    pd.DataFrame({"estimand": ["mandatory_minus_optional_rating", "attendance_week_slope"],
+                  "prior_sensitivity": [0.2, 0.01], "likelihood_sensitivity": [0.01, 0.2],
+                  "diagnosis": ["prior-data conflict or weak likelihood", "-"],
+                  "prior_dominated": [True, False]}).to_csv(run / "sensitivity.csv", index=False)
+    md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
+    assert "sets these estimates: mandatory minus optional rating" in section_of(md, "What to do next cohort")
+    assert "The prior, more than the data, sets mandatory minus optional rating" in section_of(md, QUESTIONS[0])
+    assert "Power-scaling sensitivity" in section_of(md, "Sensitivity to the priors")
+
+
+def test_figures_have_alt_text_that_states_the_finding(built):
+    alts = re.findall(r'<img alt="([^"]*)"', built.html)
+    assert len(alts) >= 5 and all(len(a) > 20 and not a.startswith(("check_", "figures/")) for a in alts)
+    curve = pd.read_csv(built.run / "attendance_curve.csv")
+    first, last = curve.iloc[0], curve.iloc[-1]
+    assert (f"expected to attend {first['mean']:.0%} of optional seminars in week 1 and {last['mean']:.0%} in "
+            f"week {built.weeks}") in html_lib.unescape(built.html)
+
+
 def test_report_does_not_open_the_posterior(built, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(built.run, run)
     (run / "posterior.nc").unlink()
     html = build_report(run, tmp_path / "out").read_text()
-    assert "Returns to volume" in html and "Highest expected utility" in html
+    assert "How many sessions a week?" in html and "ext cohort: " in html
 
 
 def test_every_estimand_has_one_value_and_one_interval(built):
@@ -125,16 +148,17 @@ def test_every_estimand_has_one_value_and_one_interval(built):
     optimum = effects.set_index("estimand").loc["optimal_sessions_per_week"]
     assert optimum["interval"] == "90% equal-tailed"
     words = f"{optimum['hdi_low']:.1f} to {optimum['hdi_high']:.1f}"
-    volume = built.md.split("## Returns to volume", 1)[1].split("\n## ", 1)[0]
-    assert f"{optimum['mean']:.1f} sessions a week" in volume and words in volume
-    # V* is mentioned nowhere with other numbers (the report no longer recomputes it)
-    assert len(re.findall(r"peaks at about", built.md)) == 2  # headline and volume section, one sentence
+    volume = section_of(built.md, "How many sessions a week?")
+    assert ESTIMANDS["optimal_sessions_per_week"].sentence(optimum) in volume and words in volume
+    # each registry sentence is said once, in its question's section (the report never recomputes V*)
+    assert built.md.count(ESTIMANDS["optimal_sessions_per_week"].sentence(optimum)) == 1
 
 
 def test_caveats_are_said_once(built):
     effects = pd.read_csv(built.run / "effects.csv", keep_default_na=False)
-    for note in {n for n in effects["note"] if n}:
-        assert built.md.count(note) == 1
+    clauses = {c for n in effects["note"] if n for c in n.split("; ")}  # notes share clauses
+    for clause in clauses:
+        assert built.md.lower().count(clause.lower()) == 1, clause  # once, in its question's caveats
     assert built.md.count("self-selected") == 1
 
 
@@ -149,7 +173,7 @@ def test_volume_curve_and_optimum_are_one_computation(built):
 def test_attendance_curve_ends_are_the_effects_rows(built):
     curve = pd.read_csv(built.run / "attendance_curve.csv").set_index("week")
     effects = pd.read_csv(built.run / "effects.csv").set_index("estimand")
-    for week, name in ((1, "attendance_first_week"), (WEEKS, "attendance_last_week")):
+    for week, name in ((1, "attendance_first_week"), (built.weeks, "attendance_last_week")):
         np.testing.assert_allclose(curve.loc[week, ["mean", "hdi_low", "hdi_high"]].to_numpy(float),
                                    effects.loc[name, ["mean", "hdi_low", "hdi_high"]].to_numpy(float))
         assert curve.loc[week, "interval"] == effects.loc[name, "interval"]
@@ -169,7 +193,7 @@ def test_run_folder_round_trip_of_the_report_inputs(built):
 
 def test_decisions_evaluate_plans_from_the_run_folder(built):
     stored = plans_from_run(built.run)
-    fresh = plans_from_run(built.run, EXAMPLE)
+    fresh = plans_from_run(built.run, built.plans)
     assert stored.table["plan"].tolist() == fresh.table["plan"].tolist()
     pd.testing.assert_frame_equal(stored.table, fresh.table, check_dtype=False)
     assert stored.settings == fresh.settings and fresh.utility.shape == (200, 5)
@@ -180,17 +204,18 @@ def test_report_with_another_plans_file(built, tmp_path):
     plans.write_text("plans:\n  - name: two seminars\n    weeks: 4\n    sessions: {seminar: 2}\n"
                      "  - name: no programme but a social\n    weeks: 4\n    sessions: {social: 1}\n")
     html = build_report(built.run, tmp_path / "out", plans_path=plans).read_text()
-    assert "Skipped: the plans could not be evaluated" in html and "social" in html
+    assert "could not be evaluated" in html and "social" in html and "No recommendation" in html
     plans.write_text("plans:\n  - name: two seminars\n    weeks: 4\n    sessions: {seminar: 2}\n")
     html = build_report(built.run, tmp_path / "out2", plans_path=plans).read_text()
-    assert "Highest expected utility: two seminars" in html
+    assert re.search("[Nn]ext cohort: two seminars", html)
 
 
 def test_small_groups_are_suppressed(built):
     assert SUPPRESSED in built.html
     streams = pd.read_csv(built.run / OBSERVED_DIR / "groups_stream.csv").set_index("stream")
-    assert streams.loc[RARE_STREAM, "note"] == SUPPRESSED and np.isnan(streams.loc[RARE_STREAM, "scholars"])
-    assert np.isnan(streams.loc[RARE_STREAM, "optional_attendance"])
+    rare = built.rare_stream
+    assert streams.loc[rare, "note"] == SUPPRESSED and np.isnan(streams.loc[rare, "scholars"])
+    assert np.isnan(streams.loc[rare, "optional_attendance"])
     assert pd.isna(streams.loc["interpretability", "note"])
     speakers = pd.read_csv(built.run / OBSERVED_DIR / "groups_speaker.csv")
     assert len(speakers) == 4 and (speakers["note"] == SUPPRESSED).sum() == 1
@@ -218,7 +243,8 @@ def test_failed_and_passed_gate(built, tmp_path):
         if passed:
             assert 'class="callout pass"' in html and "R-hat ≤ 1.01, bulk and tail ESS ≥ 400" in html
         else:
-            assert 'class="callout fail"' in html and html.index("FAILED") < html.index("Headline findings")
+            assert 'class="callout fail"' in html and html.index("FAILED") < html.index(QUESTIONS[0])
+            assert "Do not act on this yet" in html
             assert "sch_0123456789ab" not in html and "⛔" in (tmp_path / "out_False" / "report.md").read_text()
 
 
@@ -227,19 +253,21 @@ def test_crosscheck_section_from_the_run_folders_table(built, tmp_path):
     shutil.copytree(built.run, run)
     built.crosscheck.to_csv(run / "crosscheck.csv", index=False)  # as write_run writes it
     md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
-    assert "## Naive comparison versus the model" in md and "naive_raw_means estimate" in md
+    section = section_of(md, "Naive and frequentist estimates versus the model")
+    assert "| naive raw means |" in section and "model estimate" in section
 
 
 def test_missing_optional_parts_degrade_to_a_note(built, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(built.run, run)
-    for name in ("volume_curve.csv", "attendance_curve.csv", "plans.csv", "plans_by_week.csv", DECISION_DRAWS_FILE):
+    for name in ("volume_curve.csv", "attendance_curve.csv", "plans.csv", "plans_by_week.csv", DECISION_DRAWS_FILE,
+                 "recommendation.json", "plan_sensitivity.csv"):
         (run / name).unlink()
     shutil.rmtree(run / OBSERVED_DIR)
     html = build_report(run, tmp_path / "out").read_text()
-    assert "Skipped: the model has no attendance and rating parts" in html
-    assert "Skipped: the dataset has no session ratings" in html
-    assert "Plans for the next cohort" not in html
+    assert "No volume curve: the run folder has no volume_curve.csv" in html
+    assert "No observed ratings to show" in html
+    assert "The plans compared" not in html and "No recommendation" in html
     (run / "effects.csv").unlink()
     with pytest.raises(UsageError, match="effects.csv"):
         build_report(run, tmp_path / "out2")
