@@ -36,3 +36,17 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
   echo "$HASH" > "$STAMP"
 fi
+
+# The report's browser test (tests/report/test_browser.py) drives a headless Chromium: Debian's package,
+# since browsers downloaded by installers (e.g. Playwright's) are not reachable from our machines.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[bootstrap] installing chromium (Debian package) for the report's browser test" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
+      || echo "[bootstrap] could not install chromium: the browser test skips locally and fails in CI" >&2
+  else
+    echo "[bootstrap] no chromium: 'apt-get install -y chromium' (as root) to run the report's browser test" >&2
+  fi
+fi

@@ -456,24 +456,21 @@ def volume_section(run: FitResult) -> Section:
                               "attendance and ratings for it)."))
         return section.add(caveats(run, "volume"))
     observed = observed_volumes(optional_json(run, "reference.json") or {})
-    data_limit = None
-    if "extrapolated" in curve:
-        inside = curve.loc[~curve["extrapolated"].astype(str).str.lower().isin(("true", "1")), "volume"]
-        data_limit = float(inside.max()) if len(inside) else None
-    elif observed:
-        data_limit = max(observed.values())
+    extrapolated = (curve["extrapolated"].astype(str).str.lower().isin(("true", "1")).to_numpy()
+                    if "extrapolated" in curve else None)
     figure = plots.volume_curve(curve["volume"], curve["mean"], curve["hdi_low"], curve["hdi_high"],
-                                (optimum["mean"], optimum["hdi_low"], optimum["hdi_high"]), observed, data_limit,
+                                (optimum["mean"], optimum["hdi_low"], optimum["hdi_high"]), observed, extrapolated,
                                 ylabel=f"utility per scholar-week ({UTILITY_UNIT.split(' per ')[0]})")
     where = ""
     if observed:
         where = (" Dotted lines: the weekly volumes past cohorts ran ("
                  + ", ".join(f"{c} {v:g}" for c, v in observed.items()) + ").")
-    if data_limit is not None and data_limit < curve["volume"].max():
-        where += f" Beyond {data_limit:g} sessions a week (grey) the curve is an extrapolation, not data."
-    elif not observed:
-        where += (" The run folder does not say which volumes past cohorts ran, so the figure cannot show where "
-                  "the data end.")
+    if extrapolated is not None and extrapolated.any():
+        covered = curve.loc[~extrapolated, "volume"]
+        where += (f" Outside {covered.min():g} to {covered.max():g} sessions a week (grey) the curve is an "
+                  "extrapolation, not data." if len(covered) else " The whole curve is an extrapolation.")
+    elif extrapolated is None:
+        where += " The run folder does not say which volumes the data cover (volume_curve.csv has no extrapolated column)."
     peak = curve.loc[curve["mean"].idxmax()]
     alt = (f"Expected utility per scholar-week peaks near {optimum['mean']:.1f} optional {words(ref.kind)}s a week "
            f"({optimum['hdi_low']:.1f} to {optimum['hdi_high']:.1f}), at about {peak['mean']:.2f} {UTILITY_UNIT} "
@@ -554,7 +551,7 @@ def plans_section(run: FitResult, table: pd.DataFrame | None, by_week: pd.DataFr
         **({"what it is": definitions} if any(definitions) else {}),
         f"expected utility ({UTILITY_UNIT})": table["utility_mean"].map(lambda v: f"{v:.2f}"),
         "P(best)": table["prob_best"].map(probability_words),
-        **({"tied with the best": ["yes" if p in tied else "" for p in table["plan"]]} if len(tied) > 1 else {}),
+        **({"tied with the best": ["yes" if p in tied else "no" for p in table["plan"]]} if len(tied) > 1 else {}),
         f"expected loss ({UTILITY_UNIT})": table["expected_loss"].map(lambda v: f"{v:.2f}"),
     })
     section.add(Table(shown, "Plans, best first (full table in the appendix)"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import io
-import textwrap
 
 import matplotlib
 import numpy as np
@@ -122,42 +121,61 @@ def forest(effects: pd.DataFrame, labels: list[str] | None = None) -> Figure:
 
 @styled
 def volume_curve(grid, mean, low, high, optimum: tuple[float, float, float] | None = None,
-                 observed: dict[str, float] | None = None, data_limit: float | None = None,
-                 ylabel: str = "valued sessions attended per scholar-week") -> Figure:
+                 observed: dict[str, float] | None = None, extrapolated=None,
+                 ylabel: str = "utility per scholar-week") -> Figure:
     """The volume curve with its band, the optimum V*, the volumes cohorts ran, and where data end.
 
     optimum: (value, low, high) of V*, as in its effects.csv row. observed: {cohort: sessions/week}.
-    data_limit: the largest volume the data cover; beyond it the curve is shaded as extrapolation.
+    extrapolated: one bool per grid point, True outside the volumes the data cover (shaded grey).
     """
+    grid = np.asarray(grid, dtype=float)
     fig, ax = _axes(height=4.8)
     ax.fill_between(grid, low, high, color="tab:green", alpha=BAND_ALPHA, label="90% interval")
     ax.plot(grid, mean, color="tab:green", lw=2.5, label="posterior mean")
-    if data_limit is not None and data_limit < max(grid):
-        ax.axvspan(data_limit, max(grid), color="0.85", alpha=0.6, lw=0, label="beyond the data (extrapolation)")
+    for k, (start, stop) in enumerate(_stretches(grid, extrapolated)):
+        ax.axvspan(start, stop, color="0.85", alpha=0.6, lw=0, label=None if k else "beyond the data")
     if optimum is not None:
         mid, lo, hi = optimum
         ax.axvspan(lo, hi, color="tab:orange", alpha=0.15, lw=0)
         ax.axvline(mid, color="tab:orange", lw=2, label=f"best volume ≈ {mid:.1f} (90% interval shaded)")
+    by_volume: dict[float, list[str]] = {}
     for cohort, volume in (observed or {}).items():
+        by_volume.setdefault(volume, []).append(str(cohort))
+    for volume, cohorts in by_volume.items():
         ax.axvline(volume, color="0.3", lw=1, ls=":")
-        ax.annotate(str(cohort), (volume, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+        ax.annotate(", ".join(cohorts), (volume, 1.0), xycoords=("data", "axes fraction"), rotation=90,
                     ha="right", va="top", fontsize=FONT_SIZE - 3, color="0.3")
     ax.set(xlabel="sessions per week", ylabel=ylabel, title="Returns to the number of sessions a week")
-    ax.set_ylim(bottom=min(0, float(np.min(low))))
     fig.legend(loc="outside lower center", ncols=2, frameon=False)
     return fig
 
 
+def _stretches(grid: np.ndarray, flags) -> list[tuple[float, float]]:
+    """(start, stop) of each run of True in `flags` over `grid`, widened by half a step on each side."""
+    if flags is None or not np.any(flags):
+        return []
+    flags = np.asarray(flags, dtype=bool)
+    half = (grid[1] - grid[0]) / 2 if len(grid) > 1 else 0.5
+    edges = np.flatnonzero(np.diff(np.r_[False, flags, False].astype(int)))
+    return [(max(grid[a] - half, grid[0]), min(grid[b - 1] + half, grid[-1])) for a, b in zip(edges[::2], edges[1::2])]
+
+
 @styled
 def plan_utility(table: pd.DataFrame, unit: str = "hours per scholar") -> Figure:
-    """Utility per scholar of each plan (mean and 90% interval), best at the top."""
+    """Utility per scholar of each plan (mean and 90% interval), best at the top, each plan named above
+    its interval (names get the figure's full width rather than a margin)."""
     rows = table.iloc[::-1]
-    fig, ax = _axes(height=0.8 * len(rows) + 1.4)
+    fig, ax = _axes(height=0.75 * len(rows) + 1.4)
     y = np.arange(len(rows))
     ax.errorbar(rows["utility_mean"], y,
                 xerr=[rows["utility_mean"] - rows["utility_hdi_low"], rows["utility_hdi_high"] - rows["utility_mean"]],
                 fmt="o", color="tab:purple", capsize=4)
-    ax.set_yticks(y, [_wrapped(name) for name in rows["plan"]], fontsize=FONT_SIZE - 2)
+    for j, name in zip(y, rows["plan"]):
+        ax.annotate(_short(name, 60), (0, j + 0.22), xycoords=("axes fraction", "data"), fontsize=FONT_SIZE - 2,
+                    va="bottom")
+    ax.set_yticks([])
+    ax.set_ylim(-0.5, len(rows) - 0.1)
+    ax.spines["left"].set_visible(False)
     ax.axvline(0, color="0.6", lw=0.8, ls="--")
     ax.set(xlabel=f"expected utility ({unit})", title="Plans compared: utility and 90% interval")
     return fig
@@ -178,12 +196,6 @@ def plan_attendance(by_week: pd.DataFrame) -> Figure:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.legend(loc="outside lower center", frameon=False, fontsize=FONT_SIZE - 3)
     return fig
-
-
-def _wrapped(text: str, width: int = 24, lines: int = 3) -> str:
-    """A long label on up to `lines` lines (the last one shortened with an ellipsis)."""
-    parts = textwrap.wrap(text, width)
-    return "\n".join(parts[: lines - 1] + [_short(" ".join(parts[lines - 1:]), width)] if len(parts) >= lines else parts)
 
 
 def _short(text: str, width: int = 40) -> str:
