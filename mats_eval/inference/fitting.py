@@ -16,6 +16,7 @@ complete leaves no folder.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -190,6 +191,18 @@ def study_fit(program: ProgramData, model: str, *, draws: int, tune: int, chains
                    progress=False, checks=False)
 
 
+def synthetic_provenance(source) -> dict | None:
+    """{scenario, seed, scale} when the dataset folder holds the simulator's truth.json, else None."""
+    truth = Path(source) / "truth.json" if source is not None else None
+    if truth is None or not truth.is_file():
+        return None
+    try:
+        written = json.loads(truth.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {key: written.get(key) for key in ("scenario", "seed", "scale")}
+
+
 def manifest(data: ProgramData, model: str, settings: dict, timings: dict, diagnostics: dict) -> dict:
     """manifest.json: versions, input hashes, model and settings, seed, sampler, timings, verdict."""
     return {
@@ -199,6 +212,7 @@ def manifest(data: ProgramData, model: str, settings: dict, timings: dict, diagn
         "input": {
             "source": str(data.source) if data.source is not None else None,
             "sha256": dict(data.input_hashes),
+            "synthetic": synthetic_provenance(data.source),
         },
         "model": {"name": model, **{k: settings[k] for k in ("priors",)}, "priors_used": PRIORS_FILE},
         "settings": {k: v for k, v in settings.items() if k != "priors"},

@@ -122,7 +122,7 @@ def provenance(manifest: dict) -> str:
     """Where the data come from: a synthetic scenario and seed when the manifest says so, else the
     dataset folder's name and the date its input hashes were taken."""
     source = manifest.get("input", {})
-    synthetic = source.get("synthetic") or manifest.get("synthetic")
+    synthetic = source.get("synthetic")
     if isinstance(synthetic, dict):
         scale = f", scale {synthetic['scale']:g}" if isinstance(synthetic.get("scale"), (int, float)) else ""
         return (f"Synthetic data: simulated by mats-eval (scenario “{synthetic.get('scenario', '?')}”, seed "
