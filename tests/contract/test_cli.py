@@ -100,7 +100,7 @@ def test_defaults_come_from_the_package():
 
     assert cli_options.fit_settings() == dict(model=DEFAULT_MODEL, draws=DEFAULT_DRAWS, tune=DEFAULT_TUNE,
                                               chains=DEFAULT_CHAINS, seed=0, sampler=DEFAULT_SAMPLER,
-                                              target_accept=None, progress=True, checks=True)
+                                              target_accept=None, progress=True, checks=True, priors=None)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
