@@ -224,8 +224,12 @@ def aligned(draws: np.ndarray, n: int, keep: np.ndarray) -> np.ndarray | None:
 def sensitivity_table(estimand_draws: Mapping[str, np.ndarray], log_prior: np.ndarray, log_lik: np.ndarray,
                       n: int, keep: np.ndarray) -> pd.DataFrame:
     """sensitivity.csv from estimand draws (over n draws) and the log densities at the draws `keep`."""
-    prior_w, prior_k = scaled_weights(log_prior)
-    lik_w, lik_k = scaled_weights(log_lik)
+    try:
+        prior_w, prior_k = scaled_weights(log_prior)
+        lik_w, lik_k = scaled_weights(log_lik)
+    except ValueError as exc:  # Pareto smoothing needs a tail of at least 5 draws (tiny runs)
+        return pd.DataFrame([{"estimand": name, "diagnosis": f"not computed ({exc})", "prior_dominated": False,
+                              "draws": len(keep)} for name in estimand_draws], columns=SENSITIVITY_COLUMNS)
     rows = []
     for name, draws in estimand_draws.items():
         x = aligned(draws, n, keep)

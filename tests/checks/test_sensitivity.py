@@ -91,3 +91,10 @@ def test_default_priors_dominate_the_cohort_sd_only(tiny):
     rows = table.set_index("estimand")
     assert bool(rows.loc["cohort_sd_rating", "prior_dominated"])
     assert rows.loc["mandatory_minus_optional_rating", "diagnosis"] == DIAGNOSES["ok"]
+
+
+def test_too_few_draws_give_rows_that_say_so():
+    theta, log_prior, log_lik = normal_case(1.0, 0.0, 1.0, n=12)
+    table = sensitivity_table({"theta": theta}, log_prior, log_lik, 12, np.arange(12))
+    assert len(table) == 1 and table["diagnosis"].iloc[0].startswith("not computed")
+    assert not table["prior_dominated"].iloc[0]

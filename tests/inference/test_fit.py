@@ -16,7 +16,7 @@ from mats_eval.cli import app
 from mats_eval.inference.diagnostics import bfmi_per_chain, count_divergences, diagnose
 from mats_eval.estimands.summary import EFFECT_COLUMNS, equal_tailed, hdi, summarise_draws
 from mats_eval.errors import UsageError
-from mats_eval.runfolder import (CHECKS_DIR, DECISION_DRAWS_FILE, OBSERVED_DIR, OPTIONAL_TABLES, REFERENCE_FILE,
+from mats_eval.runfolder import (CHECKS_DIR, DECISION_DRAWS_FILE, OBSERVED_DIR, OPTIONAL_TABLES, PRIORS_FILE, REFERENCE_FILE,
                                  RUN_FILES, SUMMARY_COLUMNS)
 from mats_eval.inference.samplers import DEFAULT_SAMPLER
 from mats_eval.simulation.scenarios import simulate
@@ -64,9 +64,9 @@ def test_run_folder_contents_and_load_run(tiny_data, tmp_path):
     with pytest.warns(UserWarning, match="diagnostics gate failed"):
         result = mats_eval.fit(tiny_data, model="ratings", out=out, seed=1, **TINY)
     names = {p.name for p in out.iterdir()}
-    assert set(RUN_FILES) | {REFERENCE_FILE, OBSERVED_DIR} <= names  # plus the optional files runfolder.py lists
+    assert set(RUN_FILES) | {REFERENCE_FILE, PRIORS_FILE, OBSERVED_DIR} <= names  # plus the optional files runfolder.py lists
     assert names - set(RUN_FILES) <= ({f"{t}.csv" for t in OPTIONAL_TABLES}
-                                      | {REFERENCE_FILE, DECISION_DRAWS_FILE, OBSERVED_DIR, CHECKS_DIR})
+                                      | {REFERENCE_FILE, PRIORS_FILE, DECISION_DRAWS_FILE, OBSERVED_DIR, CHECKS_DIR})
     assert DECISION_DRAWS_FILE not in names  # plans need attendance and ratings; this model has ratings only
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns) == SUMMARY_COLUMNS
