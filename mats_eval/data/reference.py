@@ -50,7 +50,7 @@ class Reference:
         """volume_grid widened by up to one session a week below and two above (not below 0.5/week),
         on the same step: volume_curve.csv shows the extrapolated stretch next to the data."""
         lo, hi = self.volume_range
-        below = VOLUME_GRID_STEP * np.floor((lo - max(lo - 1.0, 0.5)) / VOLUME_GRID_STEP + 1e-9)
+        below = VOLUME_GRID_STEP * np.floor(max(min(1.0, lo - 0.5), 0.0) / VOLUME_GRID_STEP + 1e-9)
         return tuple(sorted(set(volume_grid(lo - below, hi + 2.0)) | set(self.volume_grid)))
 
     def is_extrapolated(self, volume) -> np.ndarray:
