@@ -91,6 +91,19 @@ class Plan:
             return np.asarray(per_week, dtype=float)
         return float(per_week) * self.schedule_multipliers()
 
+    def describe(self) -> str:
+        """The plan in words, e.g. '2 optional seminars a week (1 h each); the same every week, over 10 weeks'."""
+        parts = []
+        for kind in self.kinds:
+            per_week = self.sessions[kind]
+            n = float(np.mean(per_week))
+            plural = "s" if n != 1 else ""
+            parts.append(f"{n:g}{' on average' if np.ndim(per_week) else ''} {self.policy.get(kind, 'optional')} "
+                         f"{kind.replace('_', ' ')}{plural} a week ({self.session_hours(kind):g} h each)")
+        schedule = {"even": "the same every week", "front-loaded": "more in the first weeks, fewer later"}.get(
+            self.schedule if isinstance(self.schedule, str) else "", "a week-by-week schedule")
+        return f"{'; '.join(parts)}; {schedule}, over {self.weeks} weeks"
+
 
 # --- loading plans ----------------------------------------------------------
 
@@ -446,6 +459,7 @@ def evaluate_plans(
     per_draw = {key: np.column_stack([out[key] for out, _ in results]) for key in results[0][0]}
     means = {key: values.mean(axis=0) for key, values in per_draw.items() if key != "utility"}
     table = comparison_table(names, per_draw["utility"], means, utility.tie_threshold)
+    table["definition"] = table["plan"].map({plan.name: plan.describe() for plan in plans})
     by_week = pd.concat([weeks for _, weeks in results], ignore_index=True)
     frame = lambda key: pd.DataFrame(per_draw[key], columns=names)  # noqa: E731
     return PlanComparison(table, by_week, frame("utility"), utility, frame("valued_hours"), frame("attended_hours"))
