@@ -172,8 +172,8 @@ def _half_life_note(draws: np.ndarray, ref: Reference) -> str:
     if beyond > 0.05:
         notes.append(f"extrapolated: in {beyond:.0%} of draws attendance does not halve within the "
                      f"{ref.n_weeks}-week programme")
-    if censored > 0:
-        notes.append(f"censored: in {censored:.0%} of draws attendance does not halve within {horizon:g} weeks "
+    if censored > 0:  # any censoring biases the mean down, so say it, with enough digits to show
+        notes.append(f"censored: in {100 * censored:.2g}% of draws attendance does not halve within {horizon:g} weeks "
                      f"and the half-life is set to {horizon:g} (the mean is then a lower bound)")
     return "; ".join(notes)
 
