@@ -31,13 +31,13 @@ from typing import Annotated
 import numpy as np
 import typer
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import _study  # noqa: E402,F401  (persistent compile caches)
+import _study  # noqa: F401  (persistent compile caches; a script's own folder is on its import path)
 
-from mats_eval.decisions.plans import evaluate_plans, load_plans  # noqa: E402
-from mats_eval.estimands import registry  # noqa: E402
-from mats_eval.simulation.scenarios import canonical_parameters, simulate  # noqa: E402
+from mats_eval.decisions.plans import evaluate_plans, load_plans
+from mats_eval.estimands import registry
+from mats_eval.simulation.scenarios import canonical_parameters, simulate
+
+HERE = Path(__file__).resolve().parent
 
 SCENARIO = "mats-history"
 DEFAULT_OUT = HERE / "results" / "decisions"
