@@ -99,7 +99,7 @@ def verdict(run: FitResult) -> str:
 
 def write_note(folder: Path, title: str, paragraphs: list[str], tables: dict, figures: dict) -> Path:
     """note.md with its tables (CSV beside it) and figures (PNG), into the note's folder."""
-    from mats_eval.report.build import markdown_table
+    from mats_eval.report.render import markdown_table
     from mats_eval.report.plots import to_png
 
     lines = [f"# {title}", ""]
