@@ -16,6 +16,8 @@ Nothing here reads or writes files; `mats_eval.data.io` does that.
 """
 from __future__ import annotations
 
+import difflib
+
 import math
 import re
 from dataclasses import dataclass, field
@@ -262,7 +264,8 @@ def parse_table(spec: TableSpec, file: str, cells: pd.DataFrame) -> Table:
     for name, col in spec.columns.items():
         if name not in cells.columns:
             if col.required:
-                table.violation(1, name, "required column is missing")
+                table.violation(1, name, "required column is missing" + missing_column_hint(name, cells.columns,
+                                                                                           spec.columns))
             values = [pd.NA] * len(cells)
         else:
             values = [_parse_cell(table, line, name, col, text) for line, text in cells[name].items()]
@@ -272,6 +275,22 @@ def parse_table(spec: TableSpec, file: str, cells: pd.DataFrame) -> Table:
     for extra in cells.columns.difference(list(spec.columns), sort=False):
         table.frame[extra] = cells[extra].where(cells[extra] != "", None)
     return table
+
+
+def missing_column_hint(name: str, found, expected) -> str:
+    """Why a required column may be missing: a `;`-separated file read as one column, or a near-miss
+    header (e.g. 'scholar id' for 'scholar_id'); '' when neither applies."""
+    found = [str(c) for c in found]
+    if len(found) == 1 and ";" in found[0]:
+        return ("; the header reads as one column holding ';' — the file looks semicolon-separated: "
+                "save it as comma-separated CSV")
+    unclaimed = [c for c in found if c not in expected]
+    close = difflib.get_close_matches(name, unclaimed, n=1, cutoff=0.75) or difflib.get_close_matches(
+        name.replace("_", " "), [c.lower().replace("_", " ") for c in unclaimed], n=1, cutoff=0.75)
+    if close:
+        original = next(c for c in unclaimed if c == close[0] or c.lower().replace("_", " ") == close[0])
+        return f"; did you mean the column {original!r}? (rename it to {name!r})"
+    return ""
 
 
 def _parse_cell(table: Table, line: int, name: str, col: ColumnSpec, text: str) -> object:
