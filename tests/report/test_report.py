@@ -88,6 +88,9 @@ def test_practically_tied_plans_are_not_ranked(built, tmp_path):
 def test_plan_definitions_and_sensitivity_when_the_run_folder_has_them(built, tmp_path):
     run = copy_run(built, tmp_path)
     plans = pd.read_csv(run / "plans.csv")
+    written = build_report(run, tmp_path / "as-written").parent / "report.md"
+    assert f"is {plans['definition'].iloc[0]}" in written.read_text()  # plans.csv's own words (Plan.describe)
+    plans = plans.drop(columns="definition")  # the column form, as other writers may give it
     plans["sessions_per_week_seminar"] = 2.0
     plans["policy_seminar"] = "optional"
     plans["schedule"] = "front-loaded"
