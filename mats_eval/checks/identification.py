@@ -276,7 +276,7 @@ def _weighted_row(name: str, label: str, factor: float, draws: np.ndarray, log_r
     """Summary of `draws` reweighted by PSIS-smoothed exp(log_ratio) (None: unweighted)."""
     from arviz_stats.base.array import array_stats
 
-    from mats_eval.estimands.summary import hdi
+    from mats_eval.estimands.intervals import hdi
 
     k = float("nan")
     if log_ratio is None:

@@ -36,7 +36,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from mats_eval.constants import INTERVAL_PROB
-from mats_eval.estimands.summary import equal_tailed
+from mats_eval.estimands.intervals import equal_tailed
 from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER
 from mats_eval.studies.runner import ok_results, run_study, task_seed
 

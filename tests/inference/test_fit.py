@@ -14,7 +14,8 @@ import mats_eval
 from datasets import edit_cell, write_valid_dataset
 from mats_eval.cli import app
 from mats_eval.inference.diagnostics import bfmi_per_chain, count_divergences, diagnose
-from mats_eval.estimands.summary import EFFECT_COLUMNS, equal_tailed, hdi, summarise_draws
+from mats_eval.estimands.intervals import equal_tailed, hdi
+from mats_eval.estimands.summary import EFFECT_COLUMNS, summarise_draws
 from mats_eval.errors import UsageError
 from mats_eval.runfolder import (CHECKS_DIR, DECISION_DRAWS_FILE, OBSERVED_DIR, OPTIONAL_TABLES, PRIORS_FILE, REFERENCE_FILE,
                                  RUN_FILES, SUMMARY_COLUMNS)
