@@ -40,7 +40,7 @@ Overall, per outcome:
 note also says that its `prob_positive` holds only under the assumption that
 identifies it.
 
-Volume (the weekly number of sessions of a kind, design.session_volume) is judged
+Volume (the weekly number of sessions of every kind, design.session_volume) is judged
 too, under the key ``"volume"``: the models centre it within kind, so what informs
 the volume slopes (and the volume optimum built on them) is how volume varies
 inside a kind, split into its spread between cohorts and within cohorts
@@ -191,10 +191,10 @@ VOLUME_NOTES = {
         "prob_positive holds only if they are"
     ),
     "confounded": (
-        "confounded with cohort: weekly volume of a kind changes only between cohorts; the estimate "
+        "confounded with cohort: the number of sessions a week changes only between cohorts; the estimate "
         "reflects the priors on cohort effects, not the data"
     ),
-    "no_variation": "not identified: every kind ran the same number of sessions every week",
+    "no_variation": "not identified: every week of every cohort had the same number of sessions",
 }
 
 

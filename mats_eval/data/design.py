@@ -3,8 +3,10 @@
 Everything a model needs is derived here once, so every model reads the same
 numbers:
 
-- volume V of a session = number of sessions of its kind its cohort offered
-  in its week (any policy); derived from sessions.csv, never read from input;
+- volume V of a session = the programming load of its week: the number of
+  sessions of every kind and policy its cohort offered that week (a workshop
+  crowds out seminar attendance as much as another seminar does); derived
+  from sessions.csv, never read from input;
 - week enters as (w − 1), so week 1 is the reference;
 - mandatory = 1 for policy "mandatory", 0 for "optional";
 - sessions without a speaker get speaker index 0 and has_speaker = 0, so they
@@ -145,8 +147,8 @@ def _codes(values: pd.Series, levels: list) -> np.ndarray:
 
 
 def session_volume(sessions: pd.DataFrame) -> np.ndarray:
-    """V_s = #{sessions s' : cohort, week and kind of s' equal those of s} (any policy)."""
-    return sessions.groupby(["cohort", "week", "kind"])["session_id"].transform("size").to_numpy(float)
+    """V_s = #{sessions s' : cohort and week of s' equal those of s} (every kind and policy)."""
+    return sessions.groupby(["cohort", "week"])["session_id"].transform("size").to_numpy(float)
 
 
 def build_design(data: ProgramData) -> Design:

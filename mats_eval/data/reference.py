@@ -12,13 +12,14 @@ from mats_eval.constants import VOLUME_GRID_STEP
 class Reference:
     """Where the estimands are evaluated; derived from the data by `reference_from`.
 
-    kind: most frequent kind among optional sessions; volume: its mean weekly
-    volume where offered; n_weeks: longest programme; session/retro scale: the
-    most common scale; element: most rated retrospective element.
-    volume_grid: where the volume optimum is searched, the reference kind's
-    weekly volumes the data cover (observed minimum to maximum, VOLUME_GRID_STEP apart);
-    observed_volumes: (cohort, sessions of the kind a week, weeks run at that volume),
-    the aggregate the volume figure and volume_curve.csv's observed_cohorts show.
+    kind: most frequent kind among optional sessions; volume: the mean weekly
+    programming load (sessions of every kind in a cohort-week, design.session_volume);
+    n_weeks: longest programme; session/retro scale: the most common scale;
+    element: most rated retrospective element.
+    volume_grid: where the volume optimum is searched, the weekly loads the data
+    cover (observed minimum to maximum, VOLUME_GRID_STEP apart);
+    observed_volumes: (cohort, sessions a week, weeks run at that load), the
+    aggregate the volume figure and volume_curve.csv's observed_cohorts show.
     """
 
     kind: str
@@ -60,7 +61,7 @@ class Reference:
         return (volume < lo - 1e-9) | (volume > hi + 1e-9)
 
     def cohorts_at(self, volume: float) -> str:
-        """'MATS 4.0 (3 weeks); MATS 5.0 (1 week)': the cohorts that ran `volume` sessions of the kind a week."""
+        """'MATS 4.0 (3 weeks); MATS 5.0 (1 week)': the cohorts that ran `volume` sessions a week."""
         return "; ".join(f"{cohort} ({weeks} week{'s' if weeks != 1 else ''})"
                          for cohort, v, weeks in self.observed_volumes if abs(v - volume) < 1e-9)
 
@@ -77,7 +78,7 @@ def reference_from(data) -> Reference:
     sessions = data.sessions
     optional = sessions[sessions["policy"] == "optional"]
     kind = _mode((optional if len(optional) else sessions)["kind"])
-    per_week = sessions[sessions["kind"] == kind].groupby(["cohort", "week"]).size()
+    per_week = sessions.groupby(["cohort", "week"]).size()  # the weekly load, every kind
     volume = float(per_week.mean())
     n_weeks = int(data.cohorts["n_weeks"].max())
     session_scale = _mode(

@@ -7,7 +7,9 @@ how long they last and how the volume is spread over the weeks; `candidate_plans
 
 For each plan and each posterior draw, per kind k and week w with V_kw sessions of
 h_k hours (estimands/kernels.py `attended_session_moments`: a new cohort, scholar and
-session, the scholar's attendance and rating effects correlated):
+session, the scholar's attendance and rating effects correlated), every session of
+week w evaluated at the week's whole load L_w = Σ_k V_kw (the models' volume
+covariate counts every kind, so adding workshops costs seminar attendance):
 
     attended hours  H   = Σ_kw V_kw · h_k · E[a_kw]                 (per scholar, whole programme)
     valued hours    Q   = Σ_kw V_kw · h_k · E[a_kw · worth(Y_kw)]
@@ -90,6 +92,10 @@ class Plan:
         if np.ndim(per_week):
             return np.asarray(per_week, dtype=float)
         return float(per_week) * self.schedule_multipliers()
+
+    def load(self) -> np.ndarray:
+        """L_w = Σ_k V_kw: sessions of every kind in each week, shape (weeks,) (the models' volume)."""
+        return sum((self.volume(kind) for kind in self.kinds), np.zeros(self.weeks))
 
     def describe(self) -> str:
         """The plan in words, e.g. '2 optional seminars a week (1 h each); the same every week, over 10 weeks'."""
@@ -330,11 +336,11 @@ def _params_for(params_by_kind: Mapping[str, Mapping], kind: str, plan: Plan) ->
     return p
 
 
-def kind_week_outcomes(p: Mapping, ref: estimands.Reference, weeks: int, volume: np.ndarray, mandatory: bool,
+def kind_week_outcomes(p: Mapping, ref: estimands.Reference, weeks: int, load: np.ndarray, mandatory: bool,
                        worthless_below=None) -> dict[str, np.ndarray]:
-    """Per draw and week of one kind, (draws, weeks) arrays of E[a], E[a·worth(Y)] and E[a·Y]
-    (kernels.attended_session_moments: the kernel of the volume optimum)."""
-    per_week = [estimands.attended_session_moments(p, ref, float(w), float(volume[w - 1]), float(mandatory),
+    """Per draw and week, (draws, weeks) arrays of E[a], E[a·worth(Y)] and E[a·Y] of one session of
+    a kind in a week of load[w] sessions (kernels.attended_session_moments: the volume optimum's kernel)."""
+    per_week = [estimands.attended_session_moments(p, ref, float(w), float(load[w - 1]), float(mandatory),
                                                    worthless_below) for w in range(1, weeks + 1)]
     return {key: np.stack([m[key] for m in per_week], 1) for key in ("attend", "worth", "rating")}
 
@@ -347,11 +353,12 @@ def plan_outcomes(params_by_kind: Mapping[str, Mapping], plan: Plan, ref: estima
     sessions_total = attended_sessions = rating_weighted = 0.0
     attended_hours = valued_hours = mandatory_hours = offered_hours = 0.0
     week_rows, week_sessions, week_attended = [], 0.0, 0.0
+    load = plan.load()
     for kind in plan.kinds:
         p = _as_draws(_params_for(params_by_kind, kind, plan))
         volume = plan.volume(kind)
         try:
-            moments = kind_week_outcomes(p, ref, plan.weeks, volume, plan.is_mandatory(kind), utility.worthless_below)
+            moments = kind_week_outcomes(p, ref, plan.weeks, load, plan.is_mandatory(kind), utility.worthless_below)
         except ValueError as exc:  # worthless_below off the reference scale
             raise UsageError(f"utility.worthless_below: {exc}") from None
         hours = plan.session_hours(kind)

@@ -120,8 +120,8 @@ def _attendance_in(week_words: str) -> Callable[[Mapping], str]:
 
 def _optimum(row: Mapping) -> str:
     return (f"Valued attendance net of the research time it takes (the plans' default utility) peaks at about "
-            f"{row['mean']:.1f} optional sessions of the main kind a week ({interval_words(row, '.1f')}), "
-            f"searched within the weekly volumes the data cover.")
+            f"{row['mean']:.1f} sessions a week of all kinds together, valued as optional sessions of the main "
+            f"kind ({interval_words(row, '.1f')}), searched within the weekly loads the data cover.")
 
 
 def _cohort_sd(row: Mapping) -> str:
@@ -202,16 +202,17 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
              "expected attendance of an optional session in the last week", ATTENDANCE, k.attendance_last_week,
              _attendance_in("last week"), question="decay"),
     Estimand("volume_slope_rating", "log-odds per session/week",
-             "change in the rating latent per extra session of the kind in the week", RATING, k.volume_slope_rating,
-             _slope("Each extra session of a kind in a week", "ratings"), question="volume"),
+             "change in the rating latent per extra session in the week (sessions of every kind count)", RATING, k.volume_slope_rating,
+             _slope("Each extra session in a week (of any kind)", "ratings"), question="volume"),
     Estimand("volume_slope_attendance", "log-odds per session/week",
-             "change in attendance log-odds per extra session of the kind in the week", ATTENDANCE, k.volume_slope_attendance,
-             _slope("Each extra session of a kind in a week", "attendance"), question="volume"),
+             "change in attendance log-odds per extra session in the week (sessions of every kind count)", ATTENDANCE, k.volume_slope_attendance,
+             _slope("Each extra session in a week (of any kind)", "attendance"), question="volume"),
     # V* is a skewed function of the volume slopes (~1/|slope|): its HDI held the truth 79–82% of
     # the time in the coverage study, the equal-tailed interval 88% (benchmarks/CALIBRATION.md)
     Estimand("optimal_sessions_per_week", "sessions",
-             "the weekly volume of optional sessions of the reference kind that maximises the plans' utility "
-             "(valued attendance net of research time), within the volumes the data cover", ATTENDANCE + RATING, k.optimal_sessions_per_week, _optimum,
+             "the number of sessions a week (every kind counts towards the load; valued as optional sessions "
+             "of the reference kind) that maximises the plans' utility (valued attendance net of research "
+             "time), within the weekly loads the data cover", ATTENDANCE + RATING, k.optimal_sessions_per_week, _optimum,
              question="volume", interval=EQUAL_TAILED, note=_optimum_note, costly=True),
     Estimand("cohort_sd_rating", "log-odds",
              "spread (sd) of cohort effects on ratings", ("rating_cohort_sd",), k.cohort_sd_rating, _cohort_sd,

@@ -433,8 +433,8 @@ def decay_section(run: FitResult) -> Section:
             first, last = band.iloc[0], band.iloc[-1]
             alt = (f"A new cohort is expected to attend {first['mean']:.0%} of optional {words(ref.kind)}s in week "
                    f"{first['week']:g} and {last['mean']:.0%} in week {last['week']:g}; observed cohorts shown as lines.")
-            caption += (f" Grey band: the model's expectation for a new cohort (optional {words(ref.kind)}s at "
-                        f"{ref.volume:.1f} sessions a week) with its {band['interval'].iloc[0]}.")
+            caption += (f" Grey band: the model's expectation for a new cohort (optional {words(ref.kind)}s in "
+                        f"weeks of {ref.volume:.1f} sessions of all kinds) with its {band['interval'].iloc[0]}.")
         else:
             week_means = observed.groupby("week")["rate"].mean()
             alt = (f"Observed attendance of optional sessions averages {week_means.iloc[0]:.0%} in week "
@@ -463,7 +463,7 @@ def volume_section(run: FitResult) -> Section:
                                 ylabel=f"utility per scholar-week ({UTILITY_UNIT.split(' per ')[0]})")
     where = ""
     if observed:
-        where = (" Dotted lines: the weekly volumes past cohorts ran ("
+        where = (" Dotted lines: the sessions a week (all kinds) past cohorts ran ("
                  + ", ".join(f"{c} {v:g}" for c, v in observed.items()) + ").")
     if extrapolated is not None and extrapolated.any():
         covered = curve.loc[~extrapolated, "volume"]
@@ -472,12 +472,13 @@ def volume_section(run: FitResult) -> Section:
     elif extrapolated is None:
         where += " The run folder does not say which volumes the data cover (volume_curve.csv has no extrapolated column)."
     peak = curve.loc[curve["mean"].idxmax()]
-    alt = (f"Expected utility per scholar-week peaks near {optimum['mean']:.1f} optional {words(ref.kind)}s a week "
+    alt = (f"Expected utility per scholar-week peaks near {optimum['mean']:.1f} sessions a week "
            f"({optimum['hdi_low']:.1f} to {optimum['hdi_high']:.1f}), at about {peak['mean']:.2f} {UTILITY_UNIT} "
            "a week.")
     section.add(FigureBlock("volume_curve", plots.to_png(figure), alt,
-                            f"Expected utility per scholar-week of running V one-hour optional {words(ref.kind)}s a "
-                            "week (the plans' utility, per week), with its "
+                            "Expected utility per scholar-week of a programme of V sessions a week (every kind "
+                            f"counts towards the load; each valued as a one-hour optional {words(ref.kind)}; the "
+                            "plans' utility, per week), with its "
                             f"{INTERVAL_PROB:.0%} band; orange: the best volume and its {optimum['interval']} "
                             "interval." + where))
     return section.add(caveats(run, "volume"))
@@ -591,7 +592,8 @@ def appendix_data(run: FitResult) -> Section:
     if run.reference is not None:
         ref = run.reference
         section.add(Paragraph(f"Reference for the estimands: a new cohort of {ref.n_weeks} weeks; optional "
-                              f"{words(ref.kind)}s at {ref.volume:.1f} sessions a week; session ratings on a "
+                              f"{words(ref.kind)}s in weeks of {ref.volume:.1f} sessions of all kinds; session "
+                              "ratings on a "
                               f"{ref.session_scale[0]}–{ref.session_scale[1]} scale."))
     return section
 

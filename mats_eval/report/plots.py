@@ -145,7 +145,7 @@ def volume_curve(grid, mean, low, high, optimum: tuple[float, float, float] | No
         ax.axvline(volume, color="0.3", lw=1, ls=":")
         ax.annotate(", ".join(cohorts), (volume, 1.0), xycoords=("data", "axes fraction"), rotation=90,
                     ha="right", va="top", fontsize=FONT_SIZE - 3, color="0.3")
-    ax.set(xlabel="sessions per week", ylabel=ylabel, title="Returns to the number of sessions a week")
+    ax.set(xlabel="sessions per week (all kinds)", ylabel=ylabel, title="Returns to the number of sessions a week")
     fig.legend(loc="outside lower center", ncols=2, frameon=False)
     return fig
 

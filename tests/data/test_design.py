@@ -32,9 +32,18 @@ def hand_data(speaker=("A", None, "B", "A")) -> ProgramData:
     return ProgramData(cohorts, scholars, sessions, attendance, ratings)
 
 
-def test_volume_counts_sessions_of_same_cohort_week_kind_any_policy():
+def test_volume_counts_sessions_of_same_cohort_week_any_policy():
     data = hand_data()
     assert session_volume(data.sessions).tolist() == [2.0, 2.0, 1.0, 1.0]
+
+
+def test_volume_is_the_weekly_load_of_every_kind():
+    """A workshop in the week of two seminars makes it a week of three sessions for all of them."""
+    sessions = pd.DataFrame({"session_id": list("abcde"), "cohort": ["X", "X", "X", "X", "Y"],
+                             "week": [1, 1, 1, 2, 1],
+                             "kind": ["seminar", "seminar", "workshop", "seminar", "social"],
+                             "policy": ["mandatory", "optional", "optional", "optional", "optional"]})
+    assert session_volume(sessions).tolist() == [3.0, 3.0, 3.0, 1.0, 1.0]
 
 
 def test_indices_and_covariates():

@@ -116,6 +116,22 @@ def test_utility_matches_documented_formula_for_one_kind():
     np.testing.assert_allclose(out["utility"], expected)
 
 
+
+def test_every_kind_counts_towards_the_load_each_session_sees():
+    """Adding workshops lowers seminar attendance: a session's volume is its week's whole load."""
+    params = synthetic_params_by_kind(100)
+    params["workshop"] = params["discussion_group"]
+    seminars = decisions.Plan("s", 4, {"seminar": 2.0})
+    with_workshops = decisions.Plan("sw", 4, {"seminar": 2.0, "workshop": (3.0, 0.0, 3.0, 0.0)})
+    np.testing.assert_array_equal(with_workshops.load(), [5, 2, 5, 2])
+    alone = decisions.evaluate_plans(params, [seminars], REF).by_week
+    crowded = decisions.evaluate_plans(params, [with_workshops], REF).by_week
+    seminar_alone = alone[alone["kind"] == "seminar"].set_index("week")["attendance_mean"]
+    seminar_crowded = crowded[crowded["kind"] == "seminar"].set_index("week")["attendance_mean"]
+    # weeks with 3 extra sessions: lower seminar attendance; weeks without: the same
+    assert (seminar_crowded[[1, 3]] < seminar_alone[[1, 3]] - 0.02).all()
+    np.testing.assert_allclose(seminar_crowded[[2, 4]], seminar_alone[[2, 4]])
+
 def test_front_loaded_keeps_total_volume_and_decays():
     plan = decisions.Plan("p", 10, {"seminar": 2.0}, schedule="front-loaded")
     v = plan.volume("seminar")
