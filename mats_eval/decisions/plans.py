@@ -291,7 +291,8 @@ class PlanComparison:
     means of expected_attendance (attended / offered sessions, a new scholar), expected_rating
     (the rating of attended sessions, E[a·Y]/E[a]: weighted towards the scholars who come),
     valued_hours, attended_hours and mandatory_research_hours (per scholar over the programme),
-    programming_hours_per_week (hours offered per week, all kinds), utility_mean/hdi_low/hdi_high,
+    programming_sessions_per_week and programming_hours_per_week (offered per week, all kinds: the
+    load every session's attendance and rating depend on), utility_mean/hdi_low/hdi_high,
     prob_best, expected_loss, utility_gap_to_best (E[U_best] − E[U_plan]) and tied_with_best
     (gap within the utility's tie_threshold). by_week: plan, week, kind ('all' or a kind),
     sessions, attendance_mean, attendance_hdi_low/high. utility, valued, attended: draws × plans
@@ -383,6 +384,7 @@ def plan_outcomes(params_by_kind: Mapping[str, Mapping], plan: Plan, ref: estima
         "valued_hours": valued_hours,
         "attended_hours": attended_hours,
         "mandatory_research_hours": np.broadcast_to(mandatory_hours, (draws,)).astype(float),
+        "programming_sessions_per_week": np.full(draws, sessions_total / plan.weeks),
         "programming_hours_per_week": np.full(draws, offered_hours / plan.weeks),
     }
     outcomes["utility"] = utility.total(valued_hours, attended_hours)
