@@ -25,7 +25,8 @@ attendance  logit P(attend) = attendance_intercept + attendance_kind[k]
             absent); the floor form has δ = attendance_week_slope = 0.
 ratings     latent η = rating_kind[k] + rating_mandatory·m + rating_volume·V
             + rating_week·(w−1) + cohort (rating_cohort_sd) + scholar
-            (rating_scholar_sd) + speaker (rating_speaker_sd) effects;
+            (rating_scholar_sd) + speaker (rating_speaker_sd) + session
+            (rating_session_sd) effects;
             rating = scale_min + OrderedLogistic(η, rating_cutpoints[scale]).
 retro       latent = retro_element[e] + retro_mandatory·m + cohort
             (retro_cohort_sd) + scholar (retro_scholar_sd) effects, ordered
@@ -135,11 +136,14 @@ def attendance_probability(p: dict, week, volume, mandatory=0.0) -> np.ndarray:
 # --- session ratings --------------------------------------------------------
 
 def rating_latent_sd(p: dict) -> np.ndarray:
-    return np.sqrt(p["rating_cohort_sd"] ** 2 + p["rating_scholar_sd"] ** 2 + p.get("rating_speaker_sd", 0.0) ** 2)
+    """sd of the rating latent over a new cohort, scholar, speaker and session (speaker and session
+    sds are 0 for models without them)."""
+    return np.sqrt(p["rating_cohort_sd"] ** 2 + p["rating_scholar_sd"] ** 2 + p.get("rating_speaker_sd", 0.0) ** 2
+                   + p.get("rating_session_sd", 0.0) ** 2)
 
 
 def expected_session_rating(p: dict, ref: Reference, week, volume, mandatory=0.0) -> np.ndarray:
-    """E[session rating] in points on the reference scale for a new cohort, scholar, speaker.
+    """E[session rating] in points on the reference scale for a new cohort, scholar, speaker, session.
 
     Uses p['rating_kind_ref'] and p['rating_cutpoints_ref'] (draws, K−1).
     """
@@ -209,7 +213,7 @@ def attended_session_moments(p: dict, ref: Reference, week, volume, mandatory=0.
     Scholar effects u = σ_u z, r = σ_r(ρz + √(1−ρ²)z′) give
     E[a·g(Y)] = E_z[A(z)·G(z)],  A(z) = E[logit⁻¹(μ_a + σ_u z + s_a ε)]·(m + (1−m)K(w)),
     G(z) = E[g(Y) | η = μ_r + σ_r ρ z + √(σ_r²(1−ρ²) + s_r²) ε′]: s_a the other attendance sds
-    (cohort, session, cohort slope), s_r the other rating sds (cohort, speaker); ρ = 0 without
+    (cohort, session, cohort slope), s_r the other rating sds (cohort, speaker, session); ρ = 0 without
     scholar_corr (models that do not estimate it).
     """
     draws = np.size(p["attendance_intercept"])

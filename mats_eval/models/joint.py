@@ -32,7 +32,9 @@ scholar effects are split into their mean and zero-sum deviations,
 level and the rating cutpoints (priors.split_group_effect explains why), the
 deviations enter the likelihoods. Every likelihood is added by the same
 building block the single-outcome model uses (attendance_likelihood,
-rating_likelihood, retro_likelihood), so the joint model cannot drift from them.
+rating_likelihood, retro_likelihood), so the joint model cannot drift from them:
+each session has an attendance effect (attendance_session_sd) and, independent
+of it, a rating effect (rating_session_sd), both over the dim "session".
 """
 from __future__ import annotations
 

@@ -84,6 +84,12 @@ RATING_PRIORS: dict[str, Prior] = {
     "rating_cohort_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.1}),  # as attendance_cohort_var
     "rating_scholar_sd": ("HalfNormal", {"sigma": 1.0}),
     "rating_speaker_sd": ("HalfNormal", {"sigma": 0.5}),
+    # sd of session effects on the rating latent (what one session's delivery, topic and room add
+    # beyond kind, policy, volume, week, cohort and speaker): half-normal because there are many
+    # sessions (~170 on data/example), so the data pin the sd and only the scale matters; σ = 0.5
+    # (median 0.34, 95% below 0.98 logits) as attendance_session_sd: a session 1 logit above its
+    # kind raises its mean rating by 1–1.5 points on data/example's 1–10 scale, already a lot
+    "rating_session_sd": ("HalfNormal", {"sigma": 0.5}),
     # cutpoints: induced Dirichlet (priors.ordered_cutpoints): the category shares at the
     # population-average latent ~ Dirichlet(a, …, a); a = 2 leans mildly towards equal shares
     "rating_cutpoints": ("Dirichlet", {"a": 2.0}),

@@ -1,6 +1,6 @@
 """Session-rating model: ordered logistic on each cohort's own rating scale.
 
-    η = kind[k] + γ_m·m + γ_V·V + γ_w·(w−1) + b_c + r_i + g_speaker
+    η = kind[k] + γ_m·m + γ_V·V + γ_w·(w−1) + b_c + r_i + g_speaker + e_s
     P(code ≤ j) = logit⁻¹(c_{scale, j} − η),  code = rating − scale_min ∈ 0..K−1
 
 Cutpoints belong to a scale, not a cohort: cohorts on the same scale share
@@ -20,6 +20,14 @@ categories probability exactly 0 (priors.ordered_cutpoints, shared with the
 retrospective model). Volume is centred within kind (priors.kind_centred).
 The predictor is built per session, each row adding its scholar's effect,
 and each row's likelihood uses only its two cutpoints (models/likelihoods.py).
+
+Session effects e_s ~ N(0, rating_session_sd) (dim "session", every session
+of the data, as attendance_session_sd in the attendance model): the ratings of
+one session share whatever that session was like beyond its covariates, so
+they are not independent evidence about policy, volume or week, which vary
+only between sessions. Without e_s their intervals come out too narrow.
+They are split into mean and zero-sum deviations (priors.split_group_effect,
+non-centred); the cutpoints absorb the mean ē as they absorb b̄ and r̄.
 
 `rating_likelihood(design, pr, scholar, scholar_mean)` adds everything but the
 scholar effect to the model in context; the joint model (models/joint.py)
@@ -61,7 +69,7 @@ def rating_columns(design: Design) -> dict[str, np.ndarray]:
 
 def rating_coords(design: Design) -> dict[str, list]:
     """Coords the rating likelihood needs (speaker only when sessions name speakers)."""
-    coords = design.coords_for("cohort", "scholar", "kind", "rating_obs")
+    coords = design.coords_for("cohort", "scholar", "session", "kind", "rating_obs")
     if design.has_speakers:
         coords["speaker"] = design.coords["speaker"]
     for scale, k in zip(design.scales, design.n_categories):
@@ -105,20 +113,22 @@ def rating_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0) -> No
     shift = sum(g * centre[n] for n, g in gammas.items())
     _, cohort_mean, cohort_dev = cohort_effect(pr, "rating_cohort_var", "rating_cohort_sd", "rating_cohort",
                                                "cohort", len(design.coords["cohort"]))
+    _, session_mean, session = split_group_effect(pr, "rating_session_sd", "rating_session", "session",
+                                                  len(design.coords["session"]), deterministic=False)
     session_eta = kind[kind_of_session] + sum(g * offset[n] for n, g in gammas.items()) \
-        + cohort_dev[design.session_cohort]
+        + cohort_dev[design.session_cohort] + session
     if design.has_speakers:
         speaker = group_effect(pr, "rating_speaker_sd", "rating_speaker", "speaker")
         session_eta = session_eta + speaker[design.session_speaker] * design.session_has_speaker
     table = ordered_cutpoints(pr["rating_cutpoints"], design.scales, cutpoint_name, "rating_cut",
-                              level=cohort_mean + scholar_mean, shift=shift)
+                              level=cohort_mean + scholar_mean + session_mean, shift=shift)
     ordered_logistic("rating", session_eta[s] + scholar[i], table, design.rating_scale, design.rating_code,
                      dims="rating_obs")
 
 
 # --- canonical parameters and the spec ----------------------------------------------------
 
-OUTPUTS = registry.RATING + ("rating_speaker_sd",)
+OUTPUTS = registry.RATING + ("rating_speaker_sd", "rating_session_sd")
 
 
 def rating_canonical(post, p: dict, ref, kind: str) -> dict:

@@ -8,7 +8,7 @@ attendance  logit P(attend) = attendance_intercept + attendance_kind[k]
             + (attendance_week_slope + d_c)·(w−1)·(1−m)
             + attendance_week_slope_mandatory·(w−1)·m + a_c + u_i + e_s
 ratings     η = rating_kind[k] + rating_mandatory·m + rating_volume·V
-            + rating_week·(w−1) + b_c + r_i + g_speaker;
+            + rating_week·(w−1) + b_c + r_i + g_speaker + e′_s;
             rating = scale_min + #{cutpoints < η + Logistic(0, 1)}
 retro       η = retro_element[e] + retro_mandatory·m + c_c + t_i, ordered
             logistic on the cohort's retro scale.
@@ -23,6 +23,9 @@ Kind and element effects are zero-sum over the levels a scenario uses (as in
 the models); their mean is absorbed by the attendance intercept or the
 cutpoints. Speaker effects g ~ N(0, rating_speaker_sd) for a shared pool of
 speakers; a cohort with `speakers="top"` invites only the better half.
+Session effects on ratings e′_s ~ N(0, rating_session_sd) are independent of
+the attendance session effects e_s, and come from a random stream of their own,
+so that every other draw of a dataset is what it was without them.
 
 Observation process: a share `obs_missing_rate` of (session, scholar) pairs is not
 recorded (their ratings, if any, stay and imply attendance); an attendee
@@ -185,6 +188,7 @@ BASE_PARAMS: dict = {
     "rating_scholar_sd": 0.8,
     "rating_speaker_sd": 0.5,
     "scholar_corr": 0.4,
+    "rating_session_sd": 0.3,
     "rating_cutpoint_range": (-4.5, 1.5),  # first and last cutpoint; evenly spaced between
     # retrospective
     "retro_element": {"seminars": 0.0, "workshops": 0.2, "discussion_groups": -0.2, "readings": -0.1, "socials": 0.3},
@@ -373,7 +377,7 @@ def scenario_names() -> list[str]:
 def _streams(scenario: str, seed: int) -> dict[str, np.random.Generator]:
     """Independent generators per purpose, so that `scale` changes only the scholar draws."""
     root = np.random.SeedSequence([int(seed), zlib.crc32(scenario.encode())])
-    names = ("design", "groups", "sessions", "scholars", "outcomes")
+    names = ("design", "groups", "sessions", "scholars", "outcomes", "rating_sessions")  # append only: keeps the others
     return dict(zip(names, (np.random.default_rng(s) for s in root.spawn(len(names)))))
 
 
@@ -517,8 +521,20 @@ def draw_attendance(sessions, scholars, latent, p, rng) -> tuple[pd.DataFrame, p
     return pairs, session_effect
 
 
-def draw_ratings(pairs: pd.DataFrame, cohort_scale: dict, p: dict, rng) -> pd.DataFrame:
-    """ratings.csv: a share `obs_rating_response` of attended pairs, ordered logistic on the cohort's scale."""
+def draw_rating_session_effects(session_ids, p: dict, rng) -> pd.Series:
+    """e′_s ~ N(0, rating_session_sd) by session_id: what a session adds to every rating of it."""
+    session_ids = pd.Index(pd.unique(np.asarray(session_ids)), name="session_id")
+    return pd.Series(p.get("rating_session_sd", 0.0) * rng.standard_normal(len(session_ids)), index=session_ids)
+
+
+def draw_ratings(pairs: pd.DataFrame, cohort_scale: dict, p: dict, rng,
+                 session_effect: pd.Series | None = None) -> pd.DataFrame:
+    """ratings.csv: a share `obs_rating_response` of attended pairs, ordered logistic on the cohort's scale.
+
+    `session_effect` (by session_id, draw_rating_session_effects) defaults to a draw from `rng`.
+    """
+    if session_effect is None:
+        session_effect = draw_rating_session_effects(pairs["session_id"], p, rng)
     rated = pairs[(pairs["attended"] == 1) & (rng.random(len(pairs)) < p["obs_rating_response"])]
     speaker_effect = rated["speaker"].map(p["rating_speaker"]).fillna(0.0).to_numpy(float)
     eta = (
@@ -530,6 +546,7 @@ def draw_ratings(pairs: pd.DataFrame, cohort_scale: dict, p: dict, rng) -> pd.Da
         + rated["scholar_rating"].to_numpy()
         + speaker_effect
     )
+        + rated["session_id"].map(session_effect).to_numpy(float)
     scales = [cohort_scale[c] for c in rated["cohort"]]
     points = _ordinal_ratings(eta, scales, p["rating_cutpoints"], rng)
     return pd.DataFrame({"session_id": rated["session_id"].to_numpy(), "scholar_id": rated["scholar_id"].to_numpy(),
@@ -629,7 +646,8 @@ def simulate(scenario: str, seed: int, scale: float = 1.0) -> SimulatedDataset:
     out = rng["outcomes"]
     pairs, session_effect = draw_attendance(sessions.assign(volume=session_volume(sessions)), scholars,
                                             latent, p, out)
-    ratings = draw_ratings(pairs, {c.name: c.session_scale for c in plans}, p, out)
+    rating_session = draw_rating_session_effects(sessions["session_id"], p, rng["rating_sessions"])
+    ratings = draw_ratings(pairs, {c.name: c.session_scale for c in plans}, p, out, rating_session)
     recorded = pairs[out.random(len(pairs)) >= p["obs_missing_rate"]]
     attendance = recorded[["session_id", "scholar_id", "attended"]].reset_index(drop=True)
     retrospective = draw_retrospective(plans, sessions, scholars, latent, p, out)
@@ -647,7 +665,8 @@ def simulate(scenario: str, seed: int, scale: float = 1.0) -> SimulatedDataset:
     return SimulatedDataset(
         scenario=scenario, seed=int(seed), scale=float(scale), tables=tables, parameters=p_json,
         truth=true_estimands(p, ref), reference=ref,
-        latent={"scholar": latent.set_index("scholar_id"), "session_attendance": session_effect},
+        latent={"scholar": latent.set_index("scholar_id"), "session_attendance": session_effect,
+                "session_rating": rating_session},
     )
 
 

@@ -116,11 +116,14 @@ def test_joint_pointwise_loglik_equals_row_level_recomputation(joint_draws):
         expected = np.where(design.att_y == 1, log_expit(eta), log_expit(-eta))
         np.testing.assert_allclose(ll["attended"].values[0, d], expected, rtol=1e-7, atol=1e-7)
 
+        rating_session = q["rating_session_sd"] * (q["rating_session_z"] + q["rating_session_mean_z"]
+                                                   / np.sqrt(n_sessions))
         s, i = design.rating_session, design.rating_scholar
         eta = (q["rating_kind"][design.session_kind[s]] + q["rating_mandatory"] * design.session_mandatory[s]
                + q["rating_volume"] * design.session_volume[s] + q["rating_week"] * design.session_week0[s]
                + q["rating_cohort"][design.session_cohort[s]] + q["rating_scholar"][i]
-               + q["rating_speaker"][design.session_speaker[s]] * design.session_has_speaker[s])
+               + q["rating_speaker"][design.session_speaker[s]] * design.session_has_speaker[s]
+               + rating_session[s])
         cuts = [q[f"rating_cutpoints_{lo}_{hi}"] for lo, hi in design.scales]
         expected = _ordinal_rows(eta, design.rating_code, [cuts[k] for k in design.rating_scale])
         np.testing.assert_allclose(ll["rating"].values[0, d], expected, rtol=1e-7, atol=1e-7)

@@ -20,7 +20,7 @@ ATTENDANCE_NAMES = {
 }
 RATING_NAMES = {
     "rating_kind", "rating_mandatory", "rating_volume", "rating_week", "rating_cohort_sd",
-    "rating_scholar_sd", "rating_speaker_sd",
+    "rating_scholar_sd", "rating_speaker_sd", "rating_session_sd",
 }
 
 
