@@ -13,6 +13,8 @@ SESSION_KINDS = ("seminar", "workshop", "discussion_group", "reading_group", "so
 RETRO_ELEMENTS = ("seminars", "workshops", "discussion_groups", "readings", "socials", "mentorship", "other")
 POLICIES = ("mandatory", "optional")
 ARCHETYPES = ("connector", "iterator", "amplifier", "unknown")
+# A session of this topic (or of none) concerns every scholar; any other topic is a stream of scholars.csv.
+GENERAL_TOPIC = "general"
 
 
 @dataclass
@@ -21,7 +23,8 @@ class ProgramData:
 
     - cohorts: cohort, n_weeks, start_date, session_scale_min/max, retro_scale_min/max
     - scholars: scholar_id (pseudonym), cohort, archetype, stream
-    - sessions: session_id, cohort, week, kind, policy, speaker (pseudonym or NA), hours
+    - sessions: session_id, cohort, week, kind, policy, speaker (pseudonym or NA), hours,
+      topic (a scholars' stream, GENERAL_TOPIC or NA)
     - attendance: session_id, scholar_id (pseudonym), attended (int 0/1)
     - ratings: session_id, scholar_id, rating (int) — or None
     - retrospective: scholar_id, element, policy, rating (int) — or None
@@ -39,6 +42,12 @@ class ProgramData:
     source: Path | None = None
     input_hashes: dict[str, str] = field(default_factory=dict)
     implied_attendance: int = 0  # ratings rows with no attendance row (they imply attendance)
+
+    @property
+    def has_topics(self) -> bool:
+        """True when some session is on a stream's topic (not only 'general' or blank): the relevance model's data."""
+        topic = self.sessions["topic"] if "topic" in self.sessions else pd.Series(dtype="string")
+        return bool((topic.notna() & (topic != GENERAL_TOPIC)).any())
 
     def summary(self) -> pd.DataFrame:
         """One row per cohort: scholars, sessions by policy, attendance and rating counts."""

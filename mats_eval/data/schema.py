@@ -27,7 +27,7 @@ from typing import Callable
 import pandas as pd
 import pandera.pandas as pa
 
-from mats_eval.data.programdata import ARCHETYPES, POLICIES, RETRO_ELEMENTS, SESSION_KINDS
+from mats_eval.data.programdata import ARCHETYPES, GENERAL_TOPIC, POLICIES, RETRO_ELEMENTS, SESSION_KINDS
 
 FILE_LEVEL = "*"  # the COLUMN of a violation about a whole file or row
 _MAX_VALUE_SHOWN = 40
@@ -200,6 +200,7 @@ TABLES: dict[str, TableSpec] = {
                 "hours": ColumnSpec(
                     parse_float, "Float64", False, (pa.Check.gt(0, error="must be greater than 0"),)
                 ),
+                "topic": _text(False),
             },
             unique=(("session_id",),),
         ),
@@ -376,6 +377,9 @@ def check_cross_table(tables: dict[str, Table]) -> list[Violation]:
         if sessions is not None and scholars is not None:
             _check_same_cohort(table, trusted["sessions"], trusted["scholars"])
 
+    if sessions is not None and scholars is not None:
+        _check_topics(sessions, scholars)
+
     if ratings is not None and sessions is not None and cohorts is not None:
         session_cohort = _lookup(ratings.frame["session_id"], trusted["sessions"], "session_id", "cohort")
         low = _lookup(session_cohort, trusted["cohorts"], "cohort", "session_scale_min")
@@ -465,6 +469,19 @@ def _check_same_cohort(table: Table, sessions: pd.DataFrame, scholars: pd.DataFr
             f"scholar is in cohort {shown(scholar_cohort.loc[line])} but session "
             f"{shown(table.frame.at[line, 'session_id'])} is in cohort {shown(session_cohort.loc[line])}",
         )
+
+
+def _check_topics(sessions: Table, scholars: Table) -> None:
+    """A session's topic is a stream of scholars.csv (the same vocabulary), 'general', or blank."""
+    if "topic" not in sessions.frame:
+        return
+    streams = set(scholars.frame["stream"].dropna()) if "stream" in scholars.frame else set()
+    allowed = sorted(streams) + [GENERAL_TOPIC]
+    for line, topic in sessions.frame["topic"].dropna().items():
+        if topic not in streams and topic != GENERAL_TOPIC:
+            known = ", ".join(shown(t) for t in allowed[:8]) + (", ..." if len(allowed) > 8 else "")
+            sessions.violation(line, "topic", f"unknown topic {shown(topic)}: a topic is a stream of "
+                               f"{scholars.file} or {GENERAL_TOPIC!r} (known: {known})")
 
 
 def _check_rated_but_absent(ratings: Table, attendance: Table) -> None:

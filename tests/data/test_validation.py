@@ -345,3 +345,29 @@ def test_messages_do_not_echo_scholar_ids(dataset):
     append_row(dataset, "scholars", {"scholar_id": "scholar-A02", "cohort": "MATS 4.0"})
     output = assert_invalid(dataset, "attendance.csv:2:scholar_id", "scholars.csv:14:scholar_id")
     assert "scholar-Z99" not in output and "scholar-A02" not in output
+
+
+# --------------------------------------------------------------------------- topics (contract §6)
+
+
+def test_topic_is_a_stream_or_general_or_blank(dataset):
+    sessions = read_table(dataset, "sessions")
+    sessions["topic"] = ["interp", "general", ""] * (len(sessions) // 3) + ["evals"] * (len(sessions) % 3)
+    write_table(dataset, "sessions", sessions)
+    data = mats_eval.load(dataset)
+    assert data.has_topics
+    assert data.sessions["topic"].isna().sum() == len(sessions) // 3  # blank: concerns everyone
+
+
+def test_unknown_topic_is_located_and_names_the_streams(dataset):
+    sessions = read_table(dataset, "sessions")
+    sessions["topic"] = "general"
+    write_table(dataset, "sessions", sessions)
+    edit_cell(dataset, "sessions", 3, "topic", "astrology")
+    output = assert_invalid(dataset, "sessions.csv:3:topic")
+    assert "'evals'" in output and "'interp'" in output and "'general'" in output
+
+
+def test_data_without_topics_has_none(dataset):
+    data = mats_eval.load(dataset)
+    assert not data.has_topics and data.sessions["topic"].isna().all()

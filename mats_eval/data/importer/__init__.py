@@ -74,7 +74,7 @@ class ImportReport:
 def _contract_columns(stem: str):
     from mats_eval.data.schema import TABLES
 
-    return [*TABLES[stem].columns, "topic"]
+    return list(TABLES[stem].columns)
 
 
 def import_dataset(mapping_path: Path | str, out: Path | str, dry_run: bool = False,
