@@ -77,7 +77,10 @@ NOTES = {
 }
 
 # effects.csv estimand -> the outcome whose identification it inherits
-POLICY_ESTIMANDS = {"mandatory_minus_optional_rating": "sessions", "mandatory_minus_optional_retro": "retro"}
+POLICY_ESTIMANDS = {"mandatory_minus_optional_rating": "sessions", "mandatory_minus_optional_retro": "retro",
+                    "mandatory_minus_optional_attendance": "sessions"}
+# verdicts whose contrast rests on an assumption about cohorts: their notes add the tipping point
+ASSUMED = ("confounded", "identified_across_kinds")
 
 
 def _by_unit(table: pd.DataFrame, unit: str) -> dict[str, str]:
@@ -166,15 +169,41 @@ def volume_notes(ident: dict) -> dict[str, str]:
     return dict.fromkeys(VOLUME_ESTIMANDS, volume["note"])
 
 
+def tipping_point(row) -> str:
+    """How large a cohort difference, mistaken for the policy, would undo a contrast (effects.csv row).
+
+    Confounded, the estimate is (raw gap) − (cohort gap the priors allow), so a cohort gap of |mean|
+    in the estimate's direction cancels it, and one of the distance from zero to the interval's nearer
+    end brings that end to zero.
+    """
+    mean, low, high, scale = float(row["mean"]), float(row["hdi_low"]), float(row["hdi_high"]), row["scale"]
+    if low <= 0 <= high:
+        return (f"tipping point: the interval already includes zero; a cohort difference of {abs(mean):.2f} "
+                f"{scale} would cancel the estimate")
+    nearer = min(abs(low), abs(high))
+    side = "lower" if mean < 0 else "higher"
+    return (f"tipping point: if the mandatory cohorts' {side} values came from the cohorts rather than the "
+            f"policy, a cohort difference of {nearer:.2f} {scale} would bring the interval to zero and one "
+            f"of {abs(mean):.2f} would cancel the estimate")
+
+
 def add_notes(effects: pd.DataFrame, ident: dict) -> pd.DataFrame:
-    """effects.csv with a `note` column: the identification of each policy row replaces its note; the
-    volume rows' identification is added to the note they have (e.g. the optimum's extrapolation);
-    other rows keep theirs, or ''."""
+    """effects.csv with a `note` column: the identification of each policy row replaces its note (with
+    its tipping point when the contrast rests on cohorts being alike); the volume rows' identification
+    is added to the note they have (e.g. the optimum's extrapolation); other rows keep theirs, or ''."""
     policy, volume = effect_notes(ident), volume_notes(ident)
+    assumed = {e for e, outcome in POLICY_ESTIMANDS.items()
+               if ident.get(outcome) and ident[outcome]["verdict"] in ASSUMED}
     out = effects.copy()
     existing = out["note"] if "note" in out else pd.Series("", index=out.index)
-    out["note"] = [policy.get(e) or "; ".join(n for n in (old, volume.get(e, "")) if n)
-                   for e, old in zip(out["estimand"], existing.fillna("").astype(str))]
+    notes = []
+    for (_, row), old in zip(out.iterrows(), existing.fillna("").astype(str)):
+        name = row["estimand"]
+        if name in policy:
+            notes.append(policy[name] + (f"; {tipping_point(row)}" if name in assumed else ""))
+        else:
+            notes.append("; ".join(n for n in (old, volume.get(name, "")) if n))
+    out["note"] = notes
     return out
 
 

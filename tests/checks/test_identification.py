@@ -53,7 +53,8 @@ def test_judge_edge_cases():
 def test_notes_on_policy_rows_only():
     ident = identification(simulate("confounded", seed=1, scale=0.2).program_data())
     effects = pd.DataFrame({"estimand": ["mandatory_minus_optional_rating", "attendance_week_slope",
-                                         "mandatory_minus_optional_retro"], "mean": [0.0, 0.0, 0.0]})
+                                         "mandatory_minus_optional_retro"], "mean": [0.0, 0.0, 0.0],
+                            "hdi_low": [-0.1] * 3, "hdi_high": [0.1] * 3, "scale": ["rating points"] * 3})
     noted = add_notes(effects, ident).set_index("estimand")["note"]
     assert noted["mandatory_minus_optional_rating"].startswith("confounded with cohort")
     assert noted["mandatory_minus_optional_retro"].startswith("confounded with cohort")
@@ -90,6 +91,21 @@ def test_prior_sensitivity_reweighting_matches_the_prior_when_data_are_silent(mo
 
 
 # --- confounding labels and volume ------------------------------------------------------
+
+def test_tipping_point_of_an_assumed_contrast():
+    """Confounded: a cohort gap of |upper end| points brings the interval to zero, |mean| cancels it."""
+    ident = identification(simulate("confounded", seed=1, scale=0.2).program_data())
+    effects = pd.DataFrame({"estimand": ["mandatory_minus_optional_rating", "mandatory_minus_optional_attendance"],
+                            "scale": ["rating points", "percentage points"], "mean": [-0.6, 12.0],
+                            "hdi_low": [-1.0, -3.0], "hdi_high": [-0.25, 25.0]})
+    noted = add_notes(effects, ident).set_index("estimand")["note"]
+    assert noted["mandatory_minus_optional_rating"].startswith("confounded with cohort")
+    assert "a cohort difference of 0.25 rating points would bring the interval to zero" in noted.iloc[0]
+    assert "one of 0.60 would cancel the estimate" in noted.iloc[0]
+    assert "the interval already includes zero" in noted["mandatory_minus_optional_attendance"]
+    identified = identification(simulate("identified", seed=1, scale=0.2).program_data())
+    assert "tipping point" not in add_notes(effects, identified)["note"].iloc[0]
+
 
 def test_unidentified_policy_notes_make_prob_positive_conditional():
     confounded = identification(simulate("confounded", seed=1, scale=0.2).program_data())
