@@ -133,6 +133,36 @@ def rating_distribution(observed: np.ndarray, simulated: np.ndarray, mandatory: 
     return pd.DataFrame(rows)
 
 
+def session_mean_spread(observed: np.ndarray, simulated: np.ndarray, session: np.ndarray, scale: np.ndarray,
+                        scales, min_ratings: int = 3) -> pd.DataFrame:
+    """Per rating scale: the sd across sessions of a session's mean rating (points), observed vs predicted.
+
+        spread = sd_s(ȳ_s),  ȳ_s the mean rating of session s, over sessions with ≥ `min_ratings` ratings
+
+    The ratings of one session share that session, so a model that treats them as independent
+    (no session effect) predicts too little spread. `p_value` = share of draws whose spread is
+    at least the observed one: near 1 means the model predicts too much spread, near 0 too little.
+    """
+    rows = []
+    for j, (lo, hi) in enumerate(scales):
+        idx = np.flatnonzero(np.asarray(scale) == j)
+        sessions, group, counts = np.unique(np.asarray(session)[idx], return_inverse=True, return_counts=True)
+        keep = counts >= min_ratings
+        if keep.sum() < 2:
+            continue
+        # (rows, sessions) matrix of 1/n_s: codes @ weights = each session's mean code
+        weights = np.zeros((len(idx), len(sessions)))
+        weights[np.arange(len(idx)), group] = 1.0 / counts[group]
+        weights = weights[:, keep]
+        spread_sim = (np.asarray(simulated)[:, idx] @ weights).std(axis=1, ddof=1)
+        spread_obs = float((np.asarray(observed)[idx] @ weights).std(ddof=1))
+        mean, low, high = _band(spread_sim)
+        rows.append({"scale": f"{lo}_{hi}", "n_sessions": int(keep.sum()), "n": int(counts[keep].sum()),
+                     "observed": spread_obs, "predicted_mean": float(mean), "predicted_low": float(low),
+                     "predicted_high": float(high), "p_value": float((spread_sim >= spread_obs).mean())})
+    return pd.DataFrame(rows)
+
+
 def summarise(design, simulated: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
     """The check tables for one set of predictive draws."""
     out = {}
@@ -143,6 +173,8 @@ def summarise(design, simulated: dict[str, np.ndarray]) -> dict[str, pd.DataFram
         out["rating_distribution"] = rating_distribution(
             observed_values(design, "rating"), simulated["rating"], design.session_mandatory[design.rating_session],
             design.rating_scale, design.scales)
+        out["session_mean_spread"] = session_mean_spread(observed_values(design, "rating"), simulated["rating"],
+                                                         design.rating_session, design.rating_scale, design.scales)
     if "retro" in simulated:
         r = design.retro
         out["retro_distribution"] = rating_distribution(observed_values(design, "retro"), simulated["retro"],
@@ -226,7 +258,7 @@ def write_checks(tables: dict[str, pd.DataFrame], folder: Path | str) -> Path:
         title = f"{which} predictive check: {name.split('_', 1)[1].replace('_', ' ')}"
         if name.endswith("attendance_by_week"):
             _plot_attendance(table, title, folder / f"{name}.png")
-        else:
+        elif name.endswith("_distribution"):  # session_mean_spread: one number per scale, no figure
             _plot_distribution(table, title, folder / f"{name}.png")
         cover[name] = coverage(table)
     (folder / "coverage.json").write_text(json.dumps(

@@ -26,7 +26,7 @@ def canonical(n: int = N, **overrides) -> dict:
         "attendance_week_slope_cohort_sd": 0.03, "attendance_cohort_sd": 0.3, "attendance_scholar_sd": 0.8,
         "attendance_session_sd": 0.3,
         "rating_kind_ref": 0.1, "rating_mandatory": -0.5, "rating_volume": -0.15, "rating_week": 0.01,
-        "rating_cohort_sd": 0.3, "rating_scholar_sd": 0.7, "rating_speaker_sd": 0.3,
+        "rating_cohort_sd": 0.3, "rating_scholar_sd": 0.7, "rating_speaker_sd": 0.3, "rating_session_sd": 0.25,
         "retro_element_ref": 0.2, "retro_mandatory": -0.4, "retro_cohort_sd": 0.2, "retro_scholar_sd": 0.6,
     }
     p.update(overrides)
@@ -167,3 +167,22 @@ def test_mandatory_attendance_does_not_decay_to_the_floor():
     """Under the floor form only optional sessions lose attendance: the gap grows with the decay."""
     slow, fast = floor_form(attendance_decay_rate=0.01), floor_form(attendance_decay_rate=1.0)
     assert np.all(k.mandatory_minus_optional_attendance(fast, REF) > k.mandatory_minus_optional_attendance(slow, REF))
+
+
+def test_a_new_sessions_rating_effect_is_integrated_like_any_other_group_effect():
+    """Speaker and session effects are independent normals on the rating latent: only
+    speaker_sd² + session_sd² matters for a new session, in the contrast and the decision kernel."""
+    with_session = canonical(rating_speaker_sd=0.3, rating_session_sd=0.6)
+    folded = canonical(rating_speaker_sd=float(np.hypot(0.3, 0.6)), rating_session_sd=0.0)
+    without = canonical(rating_speaker_sd=0.3, rating_session_sd=0.0)
+    np.testing.assert_allclose(k.rating_latent_sd(with_session), np.sqrt(0.3**2 + 0.7**2 + 0.3**2 + 0.6**2))
+    contrast = {name: k.mandatory_minus_optional_rating(p, REF) for name, p in
+                (("with", with_session), ("folded", folded), ("without", without))}
+    np.testing.assert_allclose(contrast["with"], contrast["folded"], rtol=1e-12)
+    # more latent spread flattens the population contrast in points (the cutpoints are evenly spread)
+    assert np.all(np.abs(contrast["with"]) < np.abs(contrast["without"]) - 1e-3)
+    moments = {name: k.attended_session_moments(p, REF, 3.0, 3.0) for name, p in
+               (("with", with_session), ("folded", folded), ("without", without))}
+    for key in ("attend", "worth", "rating"):
+        np.testing.assert_allclose(moments["with"][key], moments["folded"][key], rtol=1e-10)
+    assert np.all(np.abs(moments["with"]["worth"] - moments["without"]["worth"]) > 1e-4)

@@ -207,3 +207,33 @@ def test_simulated_dataset_validates(tmp_path):
 def test_every_scenario_loads(written, name):
     data = mats_eval.data.io.load(written[name])
     assert len(data.attendance) > 0 and data.implied_attendance >= 0
+
+
+def test_ratings_carry_a_session_effect_of_the_true_sd_and_nothing_else_moves(datasets, monkeypatch):
+    """e′_s ~ N(0, rating_session_sd) per session, in every scenario; it has its own random stream,
+    so removing it changes the ratings and nothing else of the dataset."""
+    from dataclasses import replace
+
+    from mats_eval.simulation import scenarios
+
+    for name, d in datasets.items():
+        assert d.parameters["rating_session_sd"] == 0.3, name
+        effects = d.latent["session_rating"]
+        assert list(effects.index) == list(d.tables["sessions"]["session_id"])
+        # sd of n normal draws: standard error ≈ σ/√(2n)
+        assert abs(effects.std() - 0.3) < 4 * 0.3 / np.sqrt(2 * len(effects)), (name, effects.std())
+    make = SCENARIOS["identified"]
+
+    def without_session_effects(rng):
+        scenario = make(rng)
+        return replace(scenario, params={**scenario.params, "rating_session_sd": 0.0})
+
+    monkeypatch.setitem(SCENARIOS, "identified", without_session_effects)
+    without = simulate("identified", seed=7, scale=SCALE)
+    with_effects = datasets["identified"]
+    assert (without.latent["session_rating"] == 0).all()
+    for table in ("sessions", "scholars", "attendance", "retrospective"):
+        pd.testing.assert_frame_equal(without.tables[table], with_effects.tables[table])
+    assert not without.tables["ratings"]["rating"].equals(with_effects.tables["ratings"]["rating"])
+    assert without.truth["mandatory_minus_optional_rating"] != with_effects.truth["mandatory_minus_optional_rating"]
+    assert scenarios.BASE_PARAMS["rating_session_sd"] == 0.3
