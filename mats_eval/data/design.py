@@ -18,7 +18,9 @@ numbers:
 Dims: cohort, scholar, session, speaker, kind, week, session_scale, plus the
 observation dims attendance_obs and rating_obs; with a retrospective survey
 also element and retro_obs (`Design.retro`, a RetroDesign: ratings coded
-0..K−1 within the cohort's retro scale).
+0..K−1 within the cohort's retro scale); with session topics also stream
+(`Design.relevance`, a RelevanceDesign: whether each observation pairs a
+scholar with a session relevant to them).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import pandas as pd
 
 from mats_eval.errors import UsageError
 from mats_eval.data.reference import Reference, reference_from
-from mats_eval.data.programdata import ProgramData
+from mats_eval.data.programdata import GENERAL_TOPIC, ProgramData
 
 
 def scale_label(scale: tuple[int, int]) -> str:
@@ -73,6 +75,7 @@ class Design:
     reference: Reference
     meta: dict = field(default_factory=dict)
     retro: RetroDesign | None = None  # retrospective survey rows (None without retrospective.csv)
+    relevance: RelevanceDesign | None = None  # who each session is relevant to (None without topics)
 
     @property
     def n_categories(self) -> list[int]:
@@ -110,6 +113,50 @@ class RetroDesign:
     @property
     def n_categories(self) -> list[int]:
         return [hi - lo + 1 for lo, hi in self.scales]
+
+
+@dataclass(frozen=True)
+class RelevanceDesign:
+    """Which observations pair a scholar with a session relevant to them (data with topics only).
+
+    A session is relevant to a scholar when its topic is blank, 'general', or the scholar's stream
+    (`is_relevant`). scholar_stream indexes the "stream" dim (`streams`; scholars without a stream
+    form the level NO_STREAM); att_relevant and rating_relevant are 0/1 per observation.
+    """
+
+    streams: tuple[str, ...]
+    scholar_stream: np.ndarray
+    att_relevant: np.ndarray
+    rating_relevant: np.ndarray
+
+
+NO_STREAM = "(no stream)"
+
+
+def is_relevant(topic: pd.Series, stream: pd.Series) -> np.ndarray:
+    """1.0 where a session of `topic` concerns a scholar of `stream` (topic blank, general, or = stream)."""
+    topic, stream = topic.astype("string").reset_index(drop=True), stream.astype("string").reset_index(drop=True)
+    general = topic.isna() | (topic == GENERAL_TOPIC)
+    return (general | (topic == stream).fillna(False)).to_numpy(float)
+
+
+def build_relevance_design(data: ProgramData, att, ratings, att_scholar, rating_scholar) -> RelevanceDesign | None:
+    """Relevance of every attendance and rating row (None when no session has a stream's topic)."""
+    if not data.has_topics:
+        return None
+    scholars = data.scholars.reset_index(drop=True)
+    stream = scholars["stream"].astype("string") if "stream" in scholars else pd.Series(pd.NA, index=scholars.index,
+                                                                                          dtype="string")
+    levels = sorted(str(x) for x in stream.dropna().unique()) + ([NO_STREAM] if stream.isna().any() else [])
+    topic_of = data.sessions.set_index("session_id")["topic"]
+    relevant = lambda rows, scholar: is_relevant(rows["session_id"].map(topic_of),  # noqa: E731
+                                                 stream.iloc[scholar].reset_index(drop=True))
+    return RelevanceDesign(
+        streams=tuple(levels),
+        scholar_stream=_codes(stream.fillna(NO_STREAM), levels),
+        att_relevant=relevant(att, att_scholar),
+        rating_relevant=relevant(ratings, rating_scholar) if len(ratings) else np.zeros(0),
+    )
 
 
 def build_retro_design(data: ProgramData, scholar_levels: list[str], scholar_cohort: np.ndarray) -> RetroDesign | None:
@@ -191,6 +238,7 @@ def build_design(data: ProgramData) -> Design:
 
     scholar_cohort = _codes(scholars["cohort"].astype(str), cohort_levels)
     retro = build_retro_design(data, scholar_levels, scholar_cohort)
+    relevance = build_relevance_design(data, att, ratings, att_scholar, rating_scholar)
     coords = {
         "cohort": cohort_levels,
         "scholar": scholar_levels,
@@ -205,6 +253,8 @@ def build_design(data: ProgramData) -> Design:
     if retro is not None:
         coords["element"] = list(retro.elements)
         coords["retro_obs"] = list(range(len(retro.code)))
+    if relevance is not None:
+        coords["stream"] = list(relevance.streams)
     return Design(
         coords=coords,
         session_cohort=session_cohort,
@@ -228,4 +278,5 @@ def build_design(data: ProgramData) -> Design:
         scales=scales,
         reference=reference_from(data),
         retro=retro,
+        relevance=relevance,
     )

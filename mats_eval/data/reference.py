@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 from mats_eval.constants import VOLUME_GRID_STEP
 
@@ -20,6 +21,9 @@ class Reference:
     cover (observed minimum to maximum, VOLUME_GRID_STEP apart);
     observed_volumes: (cohort, sessions a week, weeks run at that load), the
     aggregate the volume figure and volume_curve.csv's observed_cohorts show.
+    relevant_share: with session topics, the share π of (scholar, session) pairs of a
+    cohort in which the session is relevant to the scholar (`relevant_share`): the mix
+    of relevant and other sessions a new cohort's estimands average over (None without topics).
     """
 
     kind: str
@@ -31,6 +35,7 @@ class Reference:
     retro_scale: tuple[int, int] | None = None
     element: str | None = None
     observed_volumes: tuple[tuple[str, float, int], ...] = ()
+    relevant_share: float | None = None
 
     def __post_init__(self):
         # read back from JSON the triples are lists: keep them tuples (hashable, comparable)
@@ -96,6 +101,7 @@ def reference_from(data) -> Reference:
             )
         element = _mode(retro["element"])
     return Reference(
+        relevant_share=relevant_share(data) if data.has_topics else None,
         kind=str(kind),
         volume=volume,
         n_weeks=n_weeks,
@@ -106,6 +112,26 @@ def reference_from(data) -> Reference:
         element=element,
         observed_volumes=observed_volumes,
     )
+
+
+def relevant_share(data) -> float:
+    """π = Σ_c Σ_t n_sessions(c, t)·n_scholars(c, t relevant to them) / Σ_c n_sessions(c)·n_scholars(c):
+    the share of a cohort's (scholar, session) pairs in which the session is relevant to the scholar
+    (topic blank, 'general' or the scholar's stream), counted per cohort and topic, never per pair."""
+    from mats_eval.data.programdata import GENERAL_TOPIC
+
+    sessions = data.sessions.assign(topic=data.sessions["topic"].astype("string").fillna(GENERAL_TOPIC))
+    scholars = data.scholars
+    stream = scholars["stream"] if "stream" in scholars else pd.Series(pd.NA, index=scholars.index)
+    per_stream = scholars.assign(stream=stream.astype("string")).groupby(["cohort", "stream"]).size()
+    cohort_size = scholars.groupby("cohort").size()
+    relevant = total = 0.0
+    for (cohort, topic), n_sessions in sessions.groupby(["cohort", "topic"]).size().items():
+        n_scholars = float(cohort_size.get(cohort, 0))
+        n_relevant = n_scholars if topic == GENERAL_TOPIC else float(per_stream.get((cohort, topic), 0))
+        relevant += n_sessions * n_relevant
+        total += n_sessions * n_scholars
+    return relevant / total if total else float("nan")
 
 
 def volume_grid(low: float, high: float, step: float = VOLUME_GRID_STEP) -> tuple[float, ...]:

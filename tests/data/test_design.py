@@ -96,3 +96,31 @@ def test_design_is_frozen():
     d = build_design(hand_data())
     with pytest.raises(Exception):
         d.att_y = np.zeros(1)
+
+
+def with_topics(topics=("interp", "general", "evals", None), streams=("interp", "evals", None)) -> ProgramData:
+    data = hand_data()
+    data.sessions["topic"] = pd.Series(list(topics), dtype="string")
+    data.scholars["stream"] = pd.Series(list(streams), dtype="string")
+    return data
+
+
+def test_relevance_of_each_observation():
+    """x1 (interp) and x2 (evals) in X; y1 (no stream) in Y. s1 interp, s2 general, s3 evals, s4 blank."""
+    d = build_design(with_topics())
+    rel = d.relevance
+    assert rel.streams == ("evals", "interp", "(no stream)") and d.coords["stream"] == list(rel.streams)
+    assert rel.scholar_stream.tolist() == [1, 0, 2]
+    # attendance rows: (s1,x1) (s2,x1) (s3,x2) (s4,y1) (s1,x2)
+    assert rel.att_relevant.tolist() == [1.0, 1.0, 1.0, 1.0, 0.0]
+    # rating rows: (s1,x1) (s4,y1) (s3,x2)
+    assert rel.rating_relevant.tolist() == [1.0, 1.0, 1.0]
+    # pairs: X has 3 sessions × 2 scholars, of which s1-x1, s2-x1, s2-x2, s3-x2 relevant; Y: s4-y1
+    assert d.reference.relevant_share == pytest.approx(5 / 7)
+
+
+def test_no_topics_no_relevance():
+    d = build_design(hand_data())
+    assert d.relevance is None and d.reference.relevant_share is None and "stream" not in d.coords
+    general_only = build_design(with_topics(topics=("general", None, "general", None)))
+    assert general_only.relevance is None
