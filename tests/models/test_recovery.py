@@ -74,3 +74,29 @@ def test_ratings_recovery_with_cohorts_on_different_scales(identified):
     assert "rating_cutpoints_1_5" in post and "rating_cutpoints_1_10" in post
     checked = _assert_recovered(result, identified.truth)
     assert {"mandatory_minus_optional_rating", "volume_slope_rating", "cohort_sd_rating"} <= set(checked)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("truth", [0.3, 0.0])
+def test_rating_session_sd_recovered(truth, monkeypatch):
+    """The sd of session effects on ratings, at the simulator's default (0.3) and at none: the truth
+    lies within 3 posterior sds; with effects the 90% interval holds the truth and stays clear of 0,
+    without them it stays below 0.4 (one fixed seed, a third of the scholars)."""
+    from mats_eval.simulation.scenarios import SCENARIOS
+
+    make = SCENARIOS["identified"]
+
+    def with_truth(rng):
+        scenario = make(rng)
+        return dataclasses.replace(scenario, params={**scenario.params, "rating_session_sd": truth})
+
+    monkeypatch.setitem(SCENARIOS, "identified", with_truth)
+    data = simulate("identified", seed=11, scale=0.3)
+    draws = _fit(data.program_data(), "ratings").idata["posterior"]["rating_session_sd"].values.ravel()
+    assert data.parameters["rating_session_sd"] == truth
+    assert abs(draws.mean() - truth) <= 3 * draws.std(), (draws.mean(), draws.std(), truth)
+    low, high = np.quantile(draws, [0.05, 0.95])
+    if truth > 0:
+        assert low > 0.05 and low <= truth <= high, (low, high)  # the data show session effects
+    else:
+        assert high < 0.4, high  # and do not invent large ones
