@@ -172,7 +172,8 @@ BASE_PARAMS: dict = {
     "attendance_intercept": 1.2,
     "attendance_kind": {"seminar": 0.0, "workshop": -0.2, "discussion_group": 0.1, "reading_group": -0.3, "social": 0.4},
     "attendance_mandatory": 2.3,
-    "attendance_volume": -0.2,
+    # per extra session of any kind in the week: a 3-session week attends ~0.5 log-odds better than a 7-session one
+    "attendance_volume": -0.12,
     "attendance_week_slope": -0.13,
     "attendance_week_slope_mandatory": -0.03,
     "attendance_week_slope_cohort_sd": 0.03,
@@ -182,13 +183,13 @@ BASE_PARAMS: dict = {
     # session ratings (latent logit scale)
     "rating_kind": {"seminar": 0.0, "workshop": 0.2, "discussion_group": -0.2, "reading_group": -0.1, "social": 0.3},
     "rating_mandatory": -0.5,
-    "rating_volume": -0.2,
+    "rating_volume": -0.1,
     "rating_week": -0.02,
     "rating_cohort_sd": 0.3,
     "rating_scholar_sd": 0.8,
     "rating_speaker_sd": 0.5,
-    "scholar_corr": 0.4,
     "rating_session_sd": 0.3,
+    "scholar_corr": 0.4,
     "rating_cutpoint_range": (-4.5, 1.5),  # first and last cutpoint; evenly spaced between
     # retrospective
     "retro_element": {"seminars": 0.0, "workshops": 0.2, "discussion_groups": -0.2, "readings": -0.1, "socials": 0.3},
@@ -545,8 +546,8 @@ def draw_ratings(pairs: pd.DataFrame, cohort_scale: dict, p: dict, rng,
         + rated["cohort"].map(p["rating_cohort"]).to_numpy()
         + rated["scholar_rating"].to_numpy()
         + speaker_effect
-    )
         + rated["session_id"].map(session_effect).to_numpy(float)
+    )
     scales = [cohort_scale[c] for c in rated["cohort"]]
     points = _ordinal_ratings(eta, scales, p["rating_cutpoints"], rng)
     return pd.DataFrame({"session_id": rated["session_id"].to_numpy(), "scholar_id": rated["scholar_id"].to_numpy(),
