@@ -230,9 +230,9 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
                   timings: dict, predictive: bool = True) -> FitResult:
     """Identification, prior sensitivity and (with `predictive`) cross-checks, predictive
     checks and LOO, attached to `result` (see `fit`). Timings go into `timings`."""
-    from mats_eval.checks.crosscheck import crosscheck
+    from mats_eval.checks.crosscheck import crosscheck, within_size
     from mats_eval.checks.identification import add_notes, identification, prior_sensitivity
-    from mats_eval.models import model_priors
+    from mats_eval.models import get_spec, model_priors
 
     start = time.perf_counter()
     ident = identification(program)
@@ -248,7 +248,10 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     from mats_eval.checks.sensitivity import power_scaling_sensitivity, prior_dominated
 
     start = time.perf_counter()
-    result.crosscheck = crosscheck(program)
+    checked, note = within_size(program)
+    if note:
+        result.diagnostics.setdefault("post_fit_limits", {})["crosscheck"] = note
+    result.crosscheck = crosscheck(checked, get_spec(model).canonical(result.idata, design.reference))
     timings["crosscheck"] = time.perf_counter() - start
     start = time.perf_counter()
     result.checks = check_tables(result.model, design, result.idata, seed=seed)
