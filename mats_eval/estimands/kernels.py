@@ -28,6 +28,12 @@ ratings     latent η = rating_kind[k] + rating_mandatory·m + rating_volume·V
             (rating_scholar_sd) + speaker (rating_speaker_sd) + session
             (rating_session_sd) effects;
             rating = scale_min + OrderedLogistic(η, rating_cutpoints[scale]).
+relevance   (data with topics; the relevance model) both latents add a match term for a
+            session relevant to the scholar (topic general or the scholar's stream):
+            + attendance_relevance·rel (stream sd attendance_relevance_stream_sd) and
+            + rating_relevance·rel (rating_relevance_stream_sd). Population averages mix
+            rel = 1 with weight relevant_share (π, the data's share of relevant pairs) and
+            rel = 0 with 1 − π (`over_relevance`); without these parameters rel plays no part.
 retro       latent = retro_element[e] + retro_mandatory·m + cohort
             (retro_cohort_sd) + scholar (retro_scholar_sd) effects, ordered
             logistic on the cohort's retro scale (retro_cutpoints[scale]).
@@ -81,6 +87,54 @@ def population_expected_rating(eta_mean, eta_sd, cutpoints, scale_min) -> np.nda
     return scale_min + (exceed * _GH_WEIGHTS).sum(-1)
 
 
+# --- relevance: a new session is relevant to a new scholar with probability π ----------
+
+RELEVANCE_SHIFTS = {"attendance_relevance": ("attendance_intercept", "attendance_session_sd",
+                                             "attendance_relevance_stream_sd"),
+                    "rating_relevance": ("rating_kind_ref", "rating_session_sd", "rating_relevance_stream_sd")}
+
+
+def has_relevance(p: Mapping) -> bool:
+    return "relevant_share" in p and any(name in p for name in RELEVANCE_SHIFTS)
+
+
+def at_relevance(p: Mapping, relevant: float) -> dict:
+    """p for sessions of relevance `relevant` (0 or 1): the match terms folded into the level, and a new
+    stream's deviation of them (sd …_stream_sd) into the session sd, so the other kernels need not know."""
+    q = dict(p)
+    if not relevant:
+        return q
+    for name, (level, session_sd, stream_sd) in RELEVANCE_SHIFTS.items():
+        if name in p:
+            q[level] = p[level] + p[name]
+            q[session_sd] = np.sqrt(p.get(session_sd, 0.0) ** 2 + p.get(stream_sd, 0.0) ** 2)
+    return q
+
+
+def over_relevance(kernel):
+    """kernel(p, ...) averaged over relevance: π·kernel(p at rel 1) + (1 − π)·kernel(p at rel 0); the
+    kernel itself when p has no relevance terms. Exact for expectations (they are linear in the mix);
+    `kernel.unmixed` stays available for the decomposition of the rating gap."""
+    def mixed(p, *args, **kwargs):
+        if not has_relevance(p):
+            return kernel(p, *args, **kwargs)
+        share = np.asarray(p["relevant_share"], dtype=float)
+        parts = [(share, kernel(at_relevance(p, 1.0), *args, **kwargs)),
+                 (1 - share, kernel(at_relevance(p, 0.0), *args, **kwargs))]
+        if isinstance(parts[0][1], dict):
+            return {key: sum(_times(w, part[key]) for w, part in parts) for key in parts[0][1]}
+        return sum(_times(w, part) for w, part in parts)
+    mixed.__doc__, mixed.__name__, mixed.unmixed = kernel.__doc__, kernel.__name__, kernel
+    return mixed
+
+
+def _times(weight, values) -> np.ndarray:
+    """weight (draws,) times values (draws, ...)."""
+    values = np.asarray(values, dtype=float)
+    weight = np.asarray(weight, dtype=float)
+    return weight.reshape(weight.shape + (1,) * (values.ndim - weight.ndim)) * values
+
+
 # --- attendance -------------------------------------------------------------
 
 def attendance_logit_sd(p: dict, week, mandatory=0.0) -> np.ndarray:
@@ -122,6 +176,7 @@ def attendance_kept(p: dict, week) -> np.ndarray:
     return (kept * _GH_WEIGHTS).sum(-1)
 
 
+@over_relevance
 def attendance_probability(p: dict, week, volume, mandatory=0.0) -> np.ndarray:
     """Expected attendance of a session for a new cohort, scholar and session.
 
@@ -142,6 +197,7 @@ def rating_latent_sd(p: dict) -> np.ndarray:
                    + p.get("rating_session_sd", 0.0) ** 2)
 
 
+@over_relevance
 def expected_session_rating(p: dict, ref: Reference, week, volume, mandatory=0.0) -> np.ndarray:
     """E[session rating] in points on the reference scale for a new cohort, scholar, speaker, session.
 
@@ -160,6 +216,30 @@ def mandatory_minus_optional_rating(p: dict, ref: Reference) -> np.ndarray:
     """E[rating | mandatory] − E[rating | optional], same kind, volume and week (points)."""
     args = (ref, ref.rating_week, ref.volume)
     return expected_session_rating(p, *args, mandatory=1.0) - expected_session_rating(p, *args, mandatory=0.0)
+
+
+def mandatory_minus_optional_rating_at_equal_relevance(p: dict, ref: Reference) -> np.ndarray:
+    """The policy's own effect: the rating contrast for sessions equally relevant to the scholar (the
+    mix π of both), = mandatory_minus_optional_rating of a model with relevance terms (points)."""
+    return mandatory_minus_optional_rating(p, ref)
+
+
+def relevance_part_of_rating_gap(p: dict, ref: Reference) -> np.ndarray:
+    """The part of the mandatory–optional gap among attended sessions that comes from which sessions
+    scholars sit through (points): with Y_r(m), A_r(m) the rating and attendance at relevance r,
+    π_m = π·A_1(m) / (π·A_1(m) + (1−π)·A_0(m)) the relevant share of attended sessions, it is
+    (π_1 − π)·(Y_1(1) − Y_0(1)) − (π_0 − π)·(Y_1(0) − Y_0(0)): the attended gap minus the gap at equal relevance.
+    """
+    share = np.asarray(p["relevant_share"], dtype=float)
+    week, volume = ref.rating_week, ref.volume
+    part = 0.0
+    for mandatory, sign in ((1.0, 1.0), (0.0, -1.0)):
+        rel, other = at_relevance(p, 1.0), at_relevance(p, 0.0)
+        attend = [attendance_probability.unmixed(q, week, volume, mandatory) for q in (other, rel)]
+        attended_share = share * attend[1] / (share * attend[1] + (1 - share) * attend[0])
+        rating = [expected_session_rating.unmixed(q, ref, week, volume, mandatory) for q in (other, rel)]
+        part = part + sign * (attended_share - share) * (rating[1] - rating[0])
+    return part
 
 
 # --- retrospective ----------------------------------------------------------
@@ -204,6 +284,7 @@ def rating_worth(scale, worthless_below=None) -> np.ndarray:
     return np.clip((np.arange(lo, hi + 1) - threshold) / (hi - threshold), 0.0, 1.0)
 
 
+@over_relevance
 def attended_session_moments(p: dict, ref: Reference, week, volume, mandatory=0.0,
                              worthless_below=None) -> dict[str, np.ndarray]:
     """Per draw, one session of the reference kind in `week` at weekly `volume`, a new cohort,
@@ -307,12 +388,12 @@ def attendance_last_week(p: dict, ref: Reference) -> np.ndarray:
 
 
 def volume_slope_attendance(p: dict, ref: Reference) -> np.ndarray:
-    """β_V: attendance log-odds per extra session of the kind in the week."""
+    """β_V: attendance log-odds per extra session (of any kind) in the week."""
     return p["attendance_volume"]
 
 
 def volume_slope_rating(p: dict, ref: Reference) -> np.ndarray:
-    """γ_V: rating latent per extra session of the kind in the week."""
+    """γ_V: rating latent per extra session (of any kind) in the week."""
     return p["rating_volume"]
 
 

@@ -31,6 +31,7 @@ ATTENDANCE = ("attendance_intercept", "attendance_kind_ref", "attendance_volume"
               "attendance_cohort_sd", "attendance_scholar_sd", "attendance_session_sd")
 RATING = ("rating_kind_ref", "rating_mandatory", "rating_volume", "rating_week", "rating_cutpoints_ref",
           "rating_cohort_sd", "rating_scholar_sd")
+RELEVANCE = ("relevant_share", "attendance_relevance", "rating_relevance")
 RETRO = ("retro_element_ref", "retro_mandatory", "retro_cutpoints_ref", "retro_cohort_sd", "retro_scholar_sd")
 
 
@@ -134,6 +135,13 @@ def _half_life(row: Mapping) -> str:
             f"({interval_words(row, '.1f')}).")
 
 
+def _relevance_part(row: Mapping) -> str:
+    word = "lower" if row["mean"] < 0 else "higher"
+    return (f"Because scholars pick the optional sessions that concern them, and sit through every mandatory "
+            f"one, mandatory sessions' ratings come out {abs(row['mean']):.1f} points {word} for that reason alone "
+            f"({interval_words(row, '+.1f')}).")
+
+
 def _attendance_gap(row: Mapping) -> str:
     word, p = _direction(row, "lower", "higher")
     return (f"Attendance of a mandatory session is {abs(row['mean']):.0f} percentage points {word} than of an "
@@ -222,6 +230,14 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
     Estimand("attendance_half_life_weeks", "weeks",
              "weeks until a new cohort's optional attendance falls to half its first-week level", ATTENDANCE, k.attendance_half_life_weeks, _half_life,
              question="decay", interval=EQUAL_TAILED, note=_half_life_note),
+    Estimand("mandatory_minus_optional_rating_at_equal_relevance", "rating points",
+             "the policy's own effect on a session's rating, for sessions equally relevant to the scholar "
+             "(data with topics only)", RATING + RELEVANCE, k.mandatory_minus_optional_rating_at_equal_relevance,
+             _rating_gap("Sessions equally relevant to the scholar but mandatory"), question="policy"),
+    Estimand("relevance_part_of_rating_gap", "rating points",
+             "the part of the raw mandatory–optional rating gap that comes from which sessions scholars sit "
+             "through (data with topics only)", ATTENDANCE + RATING + RELEVANCE + ("attendance_mandatory",),
+             k.relevance_part_of_rating_gap, _relevance_part, question="policy"),
     Estimand("mandatory_minus_optional_attendance", "percentage points",
              "attendance of a mandatory minus an optional session, same kind and week", ATTENDANCE + ("attendance_mandatory",),
              k.mandatory_minus_optional_attendance, _attendance_gap, question="policy"),

@@ -1,7 +1,8 @@
 """Model registry: name -> ModelSpec (models/spec.py), the one list of models.
 
-Models: attendance (and its decay-to-a-floor form), ratings, retrospective, and
-the joint selection model (the default). Each model file exports its spec:
+Models: attendance (and its decay-to-a-floor form), ratings, retrospective, the
+joint selection model (the default) and the relevance model (the joint model plus
+the match of session topics and scholar streams; the default on data with topics). Each model file exports its spec:
 builder, default priors, the map of its posterior to the canonical parameters
 of estimands/kernels.py, and the canonical names it provides. `fit`, the CLI
 and the studies look models up here.
@@ -20,16 +21,23 @@ from mats_eval.models.priors import (
     ATTENDANCE_PRIORS, JOINT_PRIORS, RATING_PRIORS, RETRO_PRIORS, PriorError, resolve_priors,
 )
 from mats_eval.models.ratings import RATINGS_SPEC, ratings_model
+from mats_eval.models.relevance import RELEVANCE_SPEC, relevance_model
 from mats_eval.models.retrospective import RETROSPECTIVE_SPEC, retrospective_model
 from mats_eval.models.spec import ModelSpec
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
-    ATTENDANCE_SPEC, ATTENDANCE_FLOOR_SPEC, RATINGS_SPEC, RETROSPECTIVE_SPEC, JOINT_SPEC,
+    ATTENDANCE_SPEC, ATTENDANCE_FLOOR_SPEC, RATINGS_SPEC, RETROSPECTIVE_SPEC, JOINT_SPEC, RELEVANCE_SPEC,
 )}
 
 # The model `mats-eval fit` uses without --model: the joint selection model, the only
 # one that gives every contract estimand and is not fooled by self-selected attendance.
 DEFAULT_MODEL = "joint"
+
+
+def default_model_for(data) -> str:
+    """The model `fit` uses without one named: relevance when sessions have topics (ProgramData.has_topics:
+    selection by session matters there), else the joint model."""
+    return "relevance" if data.has_topics else DEFAULT_MODEL
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -70,7 +78,7 @@ def estimand_draws(model_name: str, idata, ref, kind: str | None = None, costly:
     return registry.estimand_draws(get_spec(model_name).canonical(idata, ref, kind), ref, costly=costly)
 
 
-__all__ = ["MODELS", "DEFAULT_MODEL", "ModelSpec", "get_spec", "build_model", "model_priors",
+__all__ = ["MODELS", "DEFAULT_MODEL", "default_model_for", "ModelSpec", "get_spec", "build_model", "model_priors",
            "canonical_parameters", "estimand_draws", "attendance_model", "ratings_model", "retrospective_model",
-           "joint_model", "joint_priors", "resolve_priors", "ATTENDANCE_PRIORS", "RATING_PRIORS", "RETRO_PRIORS",
+           "joint_model", "joint_priors", "relevance_model", "resolve_priors", "ATTENDANCE_PRIORS", "RATING_PRIORS", "RETRO_PRIORS",
            "JOINT_PRIORS", "PriorError"]

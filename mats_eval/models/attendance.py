@@ -90,7 +90,8 @@ def _check(design: Design, form: str) -> None:
         raise UsageError("the dataset has no attendance rows to fit")
 
 
-def attendance_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, form: str = "linear") -> None:
+def attendance_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, form: str = "linear",
+                          pair_term=0.0) -> None:
     """Add every attendance parameter but the scholar effect, and the observed `attended`, to the model
     in context.
 
@@ -131,7 +132,9 @@ def attendance_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, f
     level = make_prior(pr, "attendance_intercept", "attendance_level", shift=level_shift)
     pm.Deterministic("attendance_intercept", level - level_shift - sum(b * centre[n] for n, b in betas.items()))
     session_eta = level + fixed + kind[kind_of_session] + cohort_dev[cohort_of_session] + session
-    eta = session_eta[s] + scholar[i]  # likelihoods: every covariate lives on the session
+    # likelihoods: every covariate lives on the session, but for `pair_term` (per row: the relevance
+    # model's match of session and scholar, models/relevance.py)
+    eta = session_eta[s] + scholar[i] + pair_term
     if form == "linear":
         bernoulli_logit("attended", eta, design.att_y, dims="attendance_obs")
     else:

@@ -16,7 +16,7 @@ import numpy as np
 from mats_eval.estimands.summary import reference_of
 
 # Per-unit vectors that are not parameters of the estimands (kept in posterior.nc only).
-_UNIT_DIMS = {"scholar", "session", "attendance_obs", "rating_obs", "retro_obs"}
+_UNIT_DIMS = {"scholar", "session", "attendance_obs", "rating_obs", "retro_obs", "stream"}
 
 # part(post, p, ref, kind) -> {canonical name: draws} to add to p
 Part = Callable[..., dict]

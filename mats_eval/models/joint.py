@@ -38,6 +38,8 @@ of it, a rating effect (rating_session_sd), both over the dim "session".
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -57,6 +59,8 @@ from mats_eval.models.retrospective import retro_canonical, retro_coords, retro_
 from mats_eval.models.spec import ModelSpec
 
 SCHOLAR_SDS = ("attendance_scholar_sd", "rating_scholar_sd")
+# (design, resolved priors) -> (attendance term, rating term): per-observation additions to the latents
+PairTerms = Callable[[Design, dict], tuple]
 LKJ_ETA = 2.0  # mild shrinkage of scholar_corr towards 0 (η = 1 would be uniform on (−1, 1))
 
 
@@ -117,24 +121,28 @@ def retro_scholar(pr: dict, r_dev, r_mean, n_scholars: int, own_term: bool = Fal
 
 
 def joint_model(design: Design, priors: dict | None = None, retro: bool | None = None,
-                retro_own_term: bool = False) -> pm.Model:
+                retro_own_term: bool = False, pair_terms: PairTerms | None = None,
+                default_priors: dict | None = None) -> pm.Model:
     """The joint model of `design` (see module docstring); observed `attended`, `rating` (and `retro`).
 
     `retro=None` includes the retrospective likelihood when the data has it;
     `retro_own_term` adds a retro scholar effect of its own (see module docstring).
+    `pair_terms(design, priors)` -> (attendance term, rating term) per observation, added to
+    both latents (the relevance model's match terms, models/relevance.py, with its `default_priors`).
     """
     if len(design.att_y) == 0 or len(design.rating_code) == 0:
         raise UsageError("the joint model needs both attendance and session ratings")
     use_retro = has_retro(design) if retro is None else retro
-    pr = joint_priors(priors)
+    pr = resolve_priors(default_priors or JOINT_SPEC.default_priors, priors)
     coords = {**attendance_coords(design), **rating_coords(design), "scholar_effect": ["attendance", "rating"]}
     if use_retro:
         coords.update(retro_coords(design))
     n = len(design.coords["scholar"])
     with pm.Model(coords=coords) as model:
         u_dev, r_dev, u_mean, r_mean = correlated_scholars(pr, n)
-        attendance_likelihood(design, pr, u_dev, u_mean)
-        rating_likelihood(design, pr, r_dev, r_mean)
+        attendance_term, rating_term = pair_terms(design, pr) if pair_terms else (0.0, 0.0)
+        attendance_likelihood(design, pr, u_dev, u_mean, pair_term=attendance_term)
+        rating_likelihood(design, pr, r_dev, r_mean, pair_term=rating_term)
         if use_retro:
             t_dev, t_mean = retro_scholar(pr, r_dev, r_mean, n, own_term=retro_own_term)
             retro_likelihood(design, pr, t_dev, t_mean)

@@ -111,6 +111,19 @@ JOINT_PRIORS: dict[str, Prior] = {
     "retro_scholar_own_sd": ("HalfNormal", {"sigma": 0.5}),
 }
 
+# Relevance model only (models/relevance.py): the match of a session's topic and a scholar's stream.
+RELEVANCE_PRIORS: dict[str, Prior] = {
+    # log-odds a relevant session adds to attendance and to the rating latent: N(0, 1) allows a
+    # relevant session to be attended from 50% to 85% or rated ~1.5 points higher, and shrinks no
+    # more than the policy effect's own prior does (they compete for the same contrast)
+    "attendance_relevance": ("Normal", {"mu": 0.0, "sigma": 1.0}),
+    "rating_relevance": ("Normal", {"mu": 0.0, "sigma": 1.0}),
+    # how much streams differ in it: few streams (3–6) cannot pin an sd, so a tight half-normal
+    # (median 0.2) keeps them near the common match term unless the data insist
+    "attendance_relevance_stream_sd": ("HalfNormal", {"sigma": 0.3}),
+    "rating_relevance_stream_sd": ("HalfNormal", {"sigma": 0.3}),
+}
+
 def _check_entry(name: str, entry) -> Prior:
     """Validate one prior entry; return it as (dist, params) or raise PriorError."""
     if not (isinstance(entry, (tuple, list)) and len(entry) == 2):

@@ -93,7 +93,7 @@ def _check(design: Design) -> None:
         raise UsageError("the dataset has no session ratings (ratings.csv) to fit")
 
 
-def rating_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0) -> None:
+def rating_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, pair_term=0.0) -> None:
     """Add every rating parameter but the scholar effect, and the observed `rating`, to the model in context.
 
     `scholar` is the zero-sum deviation part of the scholar effect over dim "scholar",
@@ -122,8 +122,8 @@ def rating_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0) -> No
         session_eta = session_eta + speaker[design.session_speaker] * design.session_has_speaker
     table = ordered_cutpoints(pr["rating_cutpoints"], design.scales, cutpoint_name, "rating_cut",
                               level=cohort_mean + scholar_mean + session_mean, shift=shift)
-    ordered_logistic("rating", session_eta[s] + scholar[i], table, design.rating_scale, design.rating_code,
-                     dims="rating_obs")
+    ordered_logistic("rating", session_eta[s] + scholar[i] + pair_term, table, design.rating_scale,
+                     design.rating_code, dims="rating_obs")
 
 
 # --- canonical parameters and the spec ----------------------------------------------------

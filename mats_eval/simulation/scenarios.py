@@ -13,8 +13,11 @@ ratings     η = rating_kind[k] + rating_mandatory·m + rating_volume·V
 retro       η = retro_element[e] + retro_mandatory·m + c_c + t_i, ordered
             logistic on the cohort's retro scale.
 
-V is the number of sessions of that kind the cohort offered that week (any
-policy). (u_i, r_i) are bivariate normal with sds attendance_scholar_sd,
+V is the number of sessions (every kind and policy) the cohort offered that
+week. Scenarios with topics (`relevance`, `relevance-penalty`) add to both
+latents a match term β_k·rel and γ_k·rel for a session relevant to the scholar
+(its topic general or the scholar's stream k), per stream around
+attendance_relevance and rating_relevance (models/relevance.py). (u_i, r_i) are bivariate normal with sds attendance_scholar_sd,
 rating_scholar_sd and correlation scholar_corr. The retrospective scholar
 effect is the same standardised scholar trait rescaled:
 t_i = retro_scholar_sd · r_i / rating_scholar_sd (corr(t_i, r_i) = 1).
@@ -52,9 +55,9 @@ from scipy.special import expit
 
 from mats_eval.estimands import kernels as estimands
 from mats_eval.estimands import registry
-from mats_eval.data.design import scale_label, session_volume
+from mats_eval.data.design import is_relevant, scale_label, session_volume
 from mats_eval.errors import UsageError
-from mats_eval.data.programdata import ProgramData
+from mats_eval.data.programdata import GENERAL_TOPIC, ProgramData
 
 KIND_TO_ELEMENT = {
     "seminar": "seminars",
@@ -104,11 +107,14 @@ class Scenario:
 
     `pinned` sets realised group effects (e.g. {"rating_cohort": {...}}) instead
     of drawing them, where a scenario wants a story not left to chance.
+    `general_share` gives sessions a topic: 'general' with that probability, else one
+    of STREAMS at random (None: no topic column, as data without topics).
     """
 
     cohorts: tuple[CohortPlan, ...]
     params: dict
     pinned: dict = field(default_factory=dict)
+    general_share: float | None = None  # with topics: the share of sessions on 'general'; None: no topics
 
 
 @dataclass
@@ -359,12 +365,47 @@ def _confounded(rng: np.random.Generator) -> Scenario:
     return Scenario((cohort("Cohort A", "a", "mandatory"), cohort("Cohort B", "b", "optional")), dict(BASE_PARAMS))
 
 
+# Selection by session (relevance scenarios): a session on the scholar's own stream is attended
+# and rated more; the match terms of the relevance model (models/relevance.py), per stream
+# N(mean, stream sd). With five streams and a fifth of sessions general, a scholar finds about
+# 36% of sessions relevant; optional attendees sit in on relevant ones far more often.
+RELEVANCE_PARAMS = {
+    # an irrelevant optional session draws about a third of the cohort, a relevant one 80%: the
+    # composition of who rates what differs by policy by ~0.35 rating points (truth.json)
+    "attendance_intercept": -0.5,
+    "attendance_relevance": 2.5,
+    "attendance_relevance_stream_sd": 0.2,
+    "rating_relevance": 1.5,
+    "rating_relevance_stream_sd": 0.2,
+}
+
+
+def _relevance(rng: np.random.Generator, rating_mandatory: float = 0.0) -> Scenario:
+    """Three cohorts whose sessions have topics; policy alternates within cohorts (identified).
+    Mandatory sessions carry no penalty of their own (rating_mandatory = 0): their lower ratings
+    come only from including sessions off the scholar's stream."""
+    cohorts = (
+        _standard_cohort(rng, "Cohort A", "a", 9, alternating(9, "mandatory"), "mandatory"),
+        _standard_cohort(rng, "Cohort B", "b", 9, alternating(9, "optional"), "optional"),
+        _standard_cohort(rng, "Cohort C", "c", 9, "optional", alternating(9, "mandatory")),
+    )
+    params = {**BASE_PARAMS, **RELEVANCE_PARAMS, "rating_mandatory": rating_mandatory}
+    return Scenario(cohorts, params, general_share=0.2)
+
+
+def _relevance_penalty(rng: np.random.Generator) -> Scenario:
+    """`relevance` where mandating also costs by itself: rating_mandatory = −0.5."""
+    return _relevance(rng, rating_mandatory=-0.5)
+
+
 SCENARIOS: dict[str, Callable[[np.random.Generator], Scenario]] = {
     "mats-history": _mats_history,
     "null": _null,
     "selection": _selection,
     "identified": _identified,
     "confounded": _confounded,
+    "relevance": _relevance,
+    "relevance-penalty": _relevance_penalty,
 }
 
 
@@ -378,7 +419,8 @@ def scenario_names() -> list[str]:
 def _streams(scenario: str, seed: int) -> dict[str, np.random.Generator]:
     """Independent generators per purpose, so that `scale` changes only the scholar draws."""
     root = np.random.SeedSequence([int(seed), zlib.crc32(scenario.encode())])
-    names = ("design", "groups", "sessions", "scholars", "outcomes", "rating_sessions")  # append only: keeps the others
+    names = ("design", "groups", "sessions", "scholars", "outcomes", "rating_sessions",
+             "topics")  # append only: keeps the others
     return dict(zip(names, (np.random.default_rng(s) for s in root.spawn(len(names)))))
 
 
@@ -428,8 +470,29 @@ def draw_parameters(scn: Scenario, rng: np.random.Generator) -> dict:
     p["retro_cohort"] = _group_effects(cohorts, p["retro_cohort_sd"], rng)
     p["rating_speaker"] = _group_effects([f"Speaker {j:02d}" for j in range(1, N_SPEAKERS + 1)],
                                          p["rating_speaker_sd"], rng)
+    for outcome in ("attendance", "rating"):  # last: the draws above stay as they were without relevance
+        if f"{outcome}_relevance" in p:
+            deviations = _group_effects(STREAMS, p[f"{outcome}_relevance_stream_sd"], rng)
+            p[f"{outcome}_relevance_stream"] = {k: p[f"{outcome}_relevance"] + v for k, v in deviations.items()}
     p.update({name: dict(values) for name, values in scn.pinned.items()})
     return p
+
+
+def assign_topics(sessions: pd.DataFrame, general_share: float | None, rng) -> pd.DataFrame:
+    """sessions with a `topic`: 'general' with probability general_share, else a stream (module docstring)."""
+    if general_share is None:
+        return sessions
+    general = rng.random(len(sessions)) < general_share
+    streams = rng.choice(STREAMS, size=len(sessions))
+    return sessions.assign(topic=np.where(general, GENERAL_TOPIC, streams))
+
+
+def match_effect(pairs: pd.DataFrame, p: dict, outcome: str) -> np.ndarray:
+    """β_stream·rel per (session, scholar) pair: the relevance model's match term (0 without topics)."""
+    by_stream = p.get(f"{outcome}_relevance_stream")
+    if by_stream is None or "topic" not in pairs:
+        return np.zeros(len(pairs))
+    return pairs["stream"].map(by_stream).to_numpy(float) * is_relevant(pairs["topic"], pairs["stream"])
 
 
 def _speaker_pools(speaker_effects: dict) -> dict[str, list[str]]:
@@ -500,7 +563,7 @@ def draw_attendance(sessions, scholars, latent, p, rng) -> tuple[pd.DataFrame, p
 
     Returns (pairs with covariates and `attended`, session effects e_s by session_id).
     """
-    pairs = sessions.merge(scholars[["scholar_id", "cohort"]], on="cohort")
+    pairs = sessions.merge(scholars[["scholar_id", "cohort", "stream"]], on="cohort")
     pairs = pairs.merge(latent, on="scholar_id")
     e_s = p["attendance_session_sd"] * rng.standard_normal(len(sessions))
     session_effect = pd.Series(e_s, index=sessions["session_id"])
@@ -517,6 +580,7 @@ def draw_attendance(sessions, scholars, latent, p, rng) -> tuple[pd.DataFrame, p
         + cohort.map(p["attendance_cohort"]).to_numpy()
         + pairs["scholar_attendance"].to_numpy()
         + pairs["session_id"].map(session_effect).to_numpy()
+        + match_effect(pairs, p, "attendance")
     )
     pairs["attended"] = (rng.random(len(pairs)) < expit(logit)).astype(int)
     return pairs, session_effect
@@ -547,6 +611,7 @@ def draw_ratings(pairs: pd.DataFrame, cohort_scale: dict, p: dict, rng,
         + rated["scholar_rating"].to_numpy()
         + speaker_effect
         + rated["session_id"].map(session_effect).to_numpy(float)
+        + match_effect(rated, p, "rating")
     )
     scales = [cohort_scale[c] for c in rated["cohort"]]
     points = _ordinal_ratings(eta, scales, p["rating_cutpoints"], rng)
@@ -615,6 +680,8 @@ def canonical_parameters(p: dict, ref: estimands.Reference) -> dict:
         canon["retro_cutpoints_ref"] = np.asarray(p["retro_cutpoints"][scale_label(ref.retro_scale)])[None, :]
     else:
         canon.pop("retro_mandatory", None)
+    if ref.relevant_share is not None and "rating_relevance" in canon:
+        canon["relevant_share"] = ref.relevant_share
     return canon
 
 
@@ -642,7 +709,8 @@ def simulate(scenario: str, seed: int, scale: float = 1.0) -> SimulatedDataset:
     plans = [_scaled(c, scale) for c in scn.cohorts]
     p = draw_parameters(scn, rng["groups"])
 
-    sessions = build_sessions(plans, _speaker_pools(p["rating_speaker"]), rng["sessions"])
+    sessions = assign_topics(build_sessions(plans, _speaker_pools(p["rating_speaker"]), rng["sessions"]),
+                             scn.general_share, rng["topics"])
     scholars, latent = build_scholars(plans, p, rng["scholars"])
     out = rng["outcomes"]
     pairs, session_effect = draw_attendance(sessions.assign(volume=session_volume(sessions)), scholars,

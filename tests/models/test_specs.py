@@ -21,8 +21,19 @@ def test_every_model_describes_itself(name):
     assert spec.provides and set(spec.provides) <= set(registry.ESTIMANDS)
 
 
-def test_the_default_model_provides_every_estimand():
-    assert set(get_spec(DEFAULT_MODEL).provides) == set(registry.ESTIMANDS)
+def test_the_default_models_provide_every_estimand_their_data_define():
+    """joint (no topics): all but the relevance ones; relevance (topics): every estimand."""
+    relevance_only = {"mandatory_minus_optional_rating_at_equal_relevance", "relevance_part_of_rating_gap"}
+    assert set(get_spec(DEFAULT_MODEL).provides) == set(registry.ESTIMANDS) - relevance_only
+    assert set(get_spec("relevance").provides) == set(registry.ESTIMANDS)
+
+
+def test_the_default_model_follows_the_data():
+    from mats_eval.models import default_model_for
+    from mats_eval.simulation.scenarios import simulate
+
+    assert default_model_for(simulate("identified", seed=1, scale=0.1).program_data()) == "joint"
+    assert default_model_for(simulate("relevance", seed=1, scale=0.1).program_data()) == "relevance"
 
 
 def test_unknown_model_names_the_valid_ones():
@@ -47,12 +58,18 @@ def design():
     return build_design(simulate("identified", seed=3, scale=0.1).program_data())
 
 
+@pytest.fixture(scope="module")
+def design_with_topics():
+    return build_design(simulate("relevance", seed=3, scale=0.1).program_data())
+
+
 @pytest.mark.parametrize("name", list(MODELS))
-def test_canonical_parameters_of_prior_draws_define_what_the_spec_provides(name, design):
+def test_canonical_parameters_of_prior_draws_define_what_the_spec_provides(name, design, design_with_topics):
     """canonical() maps the model's own draws (here from its prior) onto the names its `provides` needs."""
     import pymc as pm
 
     spec = MODELS[name]
+    design = design_with_topics if name == "relevance" else design
     with build_model(name, design) as model:
         parameters = [v.name for v in model.free_RVs + model.deterministics]  # no observed data needed
         prior = pm.sample_prior_predictive(draws=20, random_seed=1, var_names=parameters,

@@ -73,7 +73,9 @@ def test_scale_changes_only_the_number_of_scholars():
 def test_written_tables_follow_the_contract(written, name):
     t = read_folder(written[name])
     for stem, cols in COLUMNS.items():
-        assert list(t[stem].columns) == cols, stem
+        # sessions gain the optional topic column (contract §6) in the scenarios with topics only
+        with_topics = stem == "sessions" and name.startswith("relevance")
+        assert list(t[stem].columns) == cols + (["topic"] if with_topics else []), stem
     cohorts = t["cohorts"].set_index("cohort")
     assert cohorts.index.is_unique
     assert (cohorts["session_scale_min"] < cohorts["session_scale_max"]).all()
@@ -120,7 +122,9 @@ def test_rating_response_and_attendance_look_realistic(datasets):
 def test_truth_json_holds_every_estimand(written, name):
     truth = json.loads((written[name] / "truth.json").read_text())
     assert truth["scenario"] == name and truth["seed"] == 3 and truth["scale"] == SCALE
-    assert set(truth["estimands"]) == CONTRACT_ESTIMANDS
+    relevance = {"mandatory_minus_optional_rating_at_equal_relevance", "relevance_part_of_rating_gap"}
+    expected = CONTRACT_ESTIMANDS | (relevance if name.startswith("relevance") else set())
+    assert set(truth["estimands"]) == expected  # the relevance ones only on data with topics
     assert all(np.isfinite(v) for v in truth["estimands"].values())
     ref = estimands.Reference(**{k: tuple(v) if isinstance(v, list) else v for k, v in truth["reference"].items()})
     assert ref.kind in truth["parameters"]["attendance_kind"]
@@ -237,3 +241,29 @@ def test_ratings_carry_a_session_effect_of_the_true_sd_and_nothing_else_moves(da
     assert not without.tables["ratings"]["rating"].equals(with_effects.tables["ratings"]["rating"])
     assert without.truth["mandatory_minus_optional_rating"] != with_effects.truth["mandatory_minus_optional_rating"]
     assert scenarios.BASE_PARAMS["rating_session_sd"] == 0.3
+
+
+@pytest.mark.parametrize("name", ["relevance", "relevance-penalty"])
+def test_relevance_scenarios_put_sessions_on_streams(name):
+    data = simulate(name, seed=2, scale=SCALE)
+    topics = data.tables["sessions"]["topic"]
+    streams = set(data.tables["scholars"]["stream"])
+    assert set(topics) <= streams | {"general"} and (topics == "general").mean() < 0.4
+    assert data.program_data().has_topics and 0.2 < data.reference.relevant_share < 0.6
+    truth = data.truth
+    # no own penalty in `relevance`, one in `relevance-penalty`; the session mix lowers mandatory ratings in both
+    own = truth["mandatory_minus_optional_rating_at_equal_relevance"]
+    assert (own == 0.0) if name == "relevance" else (own < -0.3)
+    assert truth["relevance_part_of_rating_gap"] < -0.2
+    # relevant sessions are attended more: the optional attendees are on their own stream more often
+    pairs = data.tables["attendance"].merge(data.tables["sessions"], on="session_id").merge(
+        data.tables["scholars"][["scholar_id", "stream"]], on="scholar_id")
+    optional = pairs[pairs["policy"] == "optional"]
+    on_stream = (optional["topic"] == optional["stream"]) | (optional["topic"] == "general")
+    assert optional.loc[on_stream, "attended"].mean() > optional.loc[~on_stream, "attended"].mean() + 0.25
+
+
+def test_scenarios_without_topics_have_no_topic_column_and_no_relevance_truth():
+    data = simulate("identified", seed=2, scale=SCALE)
+    assert "topic" not in data.tables["sessions"] and data.reference.relevant_share is None
+    assert "relevance_part_of_rating_gap" not in data.truth
