@@ -188,9 +188,10 @@ def tipping_point(row) -> str:
 
 
 def add_notes(effects: pd.DataFrame, ident: dict) -> pd.DataFrame:
-    """effects.csv with a `note` column: the identification of each policy row replaces its note (with
-    its tipping point when the contrast rests on cohorts being alike); the volume rows' identification
-    is added to the note they have (e.g. the optimum's extrapolation); other rows keep theirs, or ''."""
+    """effects.csv with a `note` column: each policy row's identification (with its tipping point when the
+    contrast rests on cohorts being alike) comes first, then the note the row had (the registry's, e.g.
+    unobserved selection); the volume rows' identification is added after theirs (e.g. the optimum's
+    extrapolation); other rows keep theirs, or ''."""
     policy, volume = effect_notes(ident), volume_notes(ident)
     assumed = {e for e, outcome in POLICY_ESTIMANDS.items()
                if ident.get(outcome) and ident[outcome]["verdict"] in ASSUMED}
@@ -199,10 +200,10 @@ def add_notes(effects: pd.DataFrame, ident: dict) -> pd.DataFrame:
     notes = []
     for (_, row), old in zip(out.iterrows(), existing.fillna("").astype(str)):
         name = row["estimand"]
-        if name in policy:
-            notes.append(policy[name] + (f"; {tipping_point(row)}" if name in assumed else ""))
-        else:
-            notes.append("; ".join(n for n in (old, volume.get(name, "")) if n))
+        parts = (policy.get(name, ""), tipping_point(row) if name in assumed else "", old, volume.get(name, ""))
+        # clause by clause, each once: notes added twice (or a verdict already in `old`) are said once
+        clauses = [c for part in parts if part for c in part.split("; ")]
+        notes.append("; ".join(dict.fromkeys(clauses)))
     out["note"] = notes
     return out
 

@@ -170,6 +170,27 @@ def _optimum_note(draws: np.ndarray, ref: Reference) -> str:
     return "; ".join(notes)
 
 
+def _unobserved_selection_note(draws: np.ndarray, ref: Reference) -> str:
+    """The tipping point of selection the data cannot see. Say a scholar who chose an optional session
+    rates it Δ points higher than one who skipped it would have, given everything observed: optional
+    ratings then overstate the cohort's by ≈ Δ (mandatory sessions are attended by nearly everyone),
+    and the policy contrast is really estimate + Δ. Δ* brings the 90% interval's upper end to zero."""
+    from mats_eval.estimands.intervals import hdi
+
+    draws = np.asarray(draws, dtype=float)
+    mean, (_, high) = float(draws.mean()), hdi(draws)
+    if mean >= 0:
+        return ("unobserved selection: if scholars who choose optional sessions would rate them higher for "
+                "reasons the data do not show, the true contrast is larger still")
+    if high >= 0:
+        return (f"unobserved selection: the interval already includes zero; if scholars who choose an optional "
+                f"session would rate it {abs(mean):.2f} points higher than those who skip it, for reasons the "
+                f"data do not show, the estimate would vanish")
+    return (f"unobserved selection: if scholars who choose an optional session would rate it {abs(high):.2f} "
+            f"points higher than those who skip it, for reasons the data do not show, the interval would reach "
+            f"zero; at {abs(mean):.2f} points the estimate would vanish")
+
+
 def _half_life_note(draws: np.ndarray, ref: Reference) -> str:
     """Half-lives past the programme's end extrapolate the fitted decay; at the horizon, they are censored."""
     draws = np.asarray(draws)
@@ -195,7 +216,7 @@ def _has_retro(ref: Reference) -> bool:
 ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
     Estimand("mandatory_minus_optional_rating", "rating points",
              "expected session rating, mandatory minus optional, same kind, same week", RATING, k.mandatory_minus_optional_rating,
-             _rating_gap("Mandatory sessions"), question="policy"),
+             _rating_gap("Mandatory sessions"), question="policy", note=_unobserved_selection_note),
     Estimand("mandatory_minus_optional_retro", "rating points",
              "the same for end-of-programme ratings of an element", RETRO, k.mandatory_minus_optional_retro,
              _rating_gap("In the end-of-programme survey, elements offered as mandatory"), question="policy",
@@ -233,7 +254,8 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
     Estimand("mandatory_minus_optional_rating_at_equal_relevance", "rating points",
              "the policy's own effect on a session's rating, for sessions equally relevant to the scholar "
              "(data with topics only)", RATING + RELEVANCE, k.mandatory_minus_optional_rating_at_equal_relevance,
-             _rating_gap("Sessions equally relevant to the scholar but mandatory"), question="policy"),
+             _rating_gap("Sessions equally relevant to the scholar but mandatory"), question="policy",
+             note=_unobserved_selection_note),
     Estimand("relevance_part_of_rating_gap", "rating points",
              "the part of the raw mandatory–optional rating gap that comes from which sessions scholars sit "
              "through (data with topics only)", ATTENDANCE + RATING + RELEVANCE + ("attendance_mandatory",),

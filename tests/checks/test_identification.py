@@ -59,11 +59,13 @@ def test_notes_on_policy_rows_only():
     assert noted["mandatory_minus_optional_rating"].startswith("confounded with cohort")
     assert noted["mandatory_minus_optional_retro"].startswith("confounded with cohort")
     assert noted["attendance_week_slope"] == ""
-    # a row's own note (effects.interval_note) survives; policy rows get their verdict
-    effects["note"] = ["", "kept", "replaced"]
+    # a row's own note survives; policy rows get their verdict first, then their own note
+    effects["note"] = ["", "kept", "own note"]
     noted = add_notes(effects, ident).set_index("estimand")["note"]
     assert noted["attendance_week_slope"] == "kept"
     assert noted["mandatory_minus_optional_retro"].startswith("confounded with cohort")
+    assert noted["mandatory_minus_optional_retro"].endswith("; own note")
+    assert add_notes(add_notes(effects, ident), ident).equals(add_notes(effects, ident))  # not said twice
 
 
 class _FakeTree(dict):

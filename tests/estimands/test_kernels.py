@@ -251,3 +251,15 @@ def test_relevance_kernels_match_brute_force_simulation():
     part = k.relevance_part_of_rating_gap(p, REF)[0]
     assert part < -0.1  # optional attendees sit in on relevant sessions, which rate higher
     assert part == pytest.approx(attended_gap - at_equal, abs=0.04)
+
+
+def test_policy_rows_state_the_tipping_point_of_unobserved_selection():
+    """A gap of −0.5 with upper end −0.2: selection of 0.2 points reaches zero, of 0.5 cancels it."""
+    rng = np.random.default_rng(0)
+    draws = -0.5 + 0.18 * rng.standard_normal(20_000)
+    note = registry.ESTIMANDS["mandatory_minus_optional_rating"].note(draws, REF)
+    high = registry.ESTIMANDS["mandatory_minus_optional_rating"].interval
+    assert high == registry.HDI
+    assert "rate it 0.20 points higher" in note and "at 0.50 points the estimate would vanish" in note
+    assert "already includes zero" in registry.ESTIMANDS["mandatory_minus_optional_rating"].note(draws + 0.4, REF)
+    assert "larger still" in registry.ESTIMANDS["mandatory_minus_optional_rating"].note(-draws, REF)
