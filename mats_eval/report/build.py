@@ -33,7 +33,7 @@ from mats_eval.data.observed import GROUPS, SUPPRESSED
 from mats_eval.data.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX
 from mats_eval.decisions import plans as decisions
 from mats_eval.errors import UsageError
-from mats_eval.estimands.registry import ESTIMANDS, INTERVAL_LABELS, probability_words
+from mats_eval.estimands.registry import ESTIMANDS, INTERVAL_LABELS, interval_words, probability_words
 from mats_eval.report import plots
 from mats_eval.report.render import (Bullets, Callout, FigureBlock, Paragraph, Section, Table, render_html,
                                      render_markdown)
@@ -385,6 +385,9 @@ def policy_section(run: FitResult) -> Section:
     else:
         section.add(Paragraph("The model fitted has no policy contrast (no mandatory-versus-optional rows in "
                               "effects.csv)."))
+    split = relevance_split(run)
+    if split is not None:
+        section.add(split)
     by_kind = _observed(run, "ratings_by_kind_policy")
     notes = " ".join(note_of(r) for r in rows)
     if by_kind is not None and len(shown := _shown(by_kind)):
@@ -392,6 +395,30 @@ def policy_section(run: FitResult) -> Section:
     elif by_kind is None:
         section.add(Paragraph("No observed ratings to show: the run folder has no observed/ratings_by_kind_policy.csv."))
     return section.add(caveats(run, "policy", between_cohort_caveat(run, notes) + [SELECTION_CAVEAT]))
+
+
+def relevance_split(run: FitResult) -> Callout | None:
+    """The mandatory–optional gap split into the policy itself and which sessions people sit through
+    (the relevance model's two rows), with what a programme could do about each; None without topics."""
+    own, part = (effect_row(run, n) for n in ("mandatory_minus_optional_rating_at_equal_relevance",
+                                               "relevance_part_of_rating_gap"))
+    if own is None or part is None:
+        return None
+    total = own["mean"] + part["mean"]
+    items = [f"The policy itself: {own['mean']:+.2f} points ({interval_words(own, '+.2f')}), what making a session "
+             "mandatory costs for sessions equally relevant to the scholar.",
+             f"Which sessions people sit through: {part['mean']:+.2f} points ({interval_words(part, '+.2f')}): under "
+             "an optional policy scholars pick sessions on their own research stream; a mandatory one includes "
+             "sessions off it."]
+    if own["hdi_low"] <= 0 <= own["hdi_high"]:
+        advice = ("The data do not show that mandating costs anything by itself: a mandatory core of sessions "
+                  "relevant to every stream (general topics) should rate like optional ones, while stream-specific "
+                  "sessions are better left optional.")
+    else:
+        advice = ("Mandating costs ratings by itself, beyond which sessions people sit through: keep mandatory "
+                  "sessions few, and relevant to every stream.")
+    return Callout("Why mandatory sessions rate lower", f"Among the sessions scholars attend, the mandatory–optional gap "
+                   f"is about {total:+.2f} points, in two parts:", "decision", items + [advice])
 
 
 def ratings_figure(shown: pd.DataFrame) -> FigureBlock:

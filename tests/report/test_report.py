@@ -285,3 +285,21 @@ def test_report_and_decisions_do_not_import_pymc():
     code = "import sys, mats_eval.report.build, mats_eval.decisions.plans; print('pymc' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_gap_is_split_into_the_policy_and_the_sessions_sat_through(built, tmp_path):
+    """With the relevance model's rows in effects.csv, the policy section splits the gap and advises."""
+    run = copy_run(built, tmp_path)
+    effects = pd.read_csv(run / "effects.csv")
+    extra = pd.DataFrame({"estimand": ["mandatory_minus_optional_rating_at_equal_relevance",
+                                       "relevance_part_of_rating_gap"],
+                          "scale": "rating points", "mean": [-0.05, -0.31], "sd": [0.12, 0.05],
+                          "hdi_low": [-0.25, -0.39], "hdi_high": [0.15, -0.23], "prob_positive": [0.34, 0.0],
+                          "interval": "90% HDI", "note": ""})
+    pd.concat([effects, extra]).to_csv(run / "effects.csv", index=False)
+    policy = section_of((build_report(run, tmp_path / "out").parent / "report.md").read_text(), QUESTIONS[0])
+    assert "mandatory–optional gap is about -0.36 points, in two parts" in policy
+    assert "The policy itself: -0.05 points (90% HDI -0.25 to +0.15)" in policy
+    assert "Which sessions people sit through: -0.31 points (90% HDI -0.39 to -0.23)" in policy
+    assert "mandatory core of sessions relevant to every stream" in policy
+    assert "Why mandatory sessions rate lower" not in section_of(built.md, QUESTIONS[0])  # no topics: no split
