@@ -401,14 +401,23 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 
 def coverage_summary(long: pd.DataFrame) -> pd.DataFrame:
-    """Per (scenario, estimand): n, coverage of the 90% HDI with its Wilson interval, share excluding 0,
-    and whether the coverage is in the 85–95% goal."""
+    """Per (scenario, estimand): n, coverage of the 90% HDI with its Wilson interval, the bias of the
+    posterior mean with its Monte Carlo se (sd/√n) and their ratio, the side of the misses (truth below
+    the interval: the estimate too high; above: too low), share excluding 0, and whether the coverage
+    is in the 85–95% goal."""
     rows = []
     for (scenario, estimand), g in long.groupby(["scenario", "estimand"], sort=True):
         n, hits = len(g), int(g["covered"].sum())
         lo, hi = wilson_interval(hits, n)
+        error = g["mean"].astype(float) - g["truth"].astype(float)
+        mcse = float(error.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
         rows.append({"scenario": scenario, "estimand": estimand, "n": n, "coverage": hits / n,
-                     "coverage_low": lo, "coverage_high": hi, "excludes_zero": float(g["excludes_zero"].mean()),
+                     "coverage_low": lo, "coverage_high": hi,
+                     "bias": float(error.mean()), "bias_mcse": mcse,
+                     "bias_in_mcse": float(error.mean() / mcse) if mcse > 0 else float("nan"),
+                     "misses_estimate_high": int((g["truth"] < g["hdi_low"]).sum()),
+                     "misses_estimate_low": int((g["truth"] > g["hdi_high"]).sum()),
+                     "excludes_zero": float(g["excludes_zero"].mean()),
                      "reliable_share": float(g["reliable"].mean()),
                      "in_goal": bool(0.85 <= hits / n <= 0.95),
                      # datasets recorded before ETIs were kept have none: then NaN

@@ -122,6 +122,15 @@ def test_coverage_summaries_from_records():
     long = coverage_records_table(records)
     summary = coverage_summary(long)
     assert summary.loc[0, "n"] == 10 and summary.loc[0, "coverage"] == pytest.approx(0.9) and summary.loc[0, "in_goal"]
+    # every mean is 0.1 above a truth of 0: bias 0.1, with no spread its se is 0
+    assert summary.loc[0, "bias"] == pytest.approx(0.1) and summary.loc[0, "bias_mcse"] == pytest.approx(0.0)
+    assert summary.loc[0, "misses_estimate_high"] == 0 and summary.loc[0, "misses_estimate_low"] == 0
+    high = [dict(r, result={**r["result"], "estimands": {k: dict(v, hdi_low=0.05, truth=0.0, mean=0.3 + 0.01 * i)
+                                                          for k, v in r["result"]["estimands"].items()}})
+            for i, r in enumerate(records[:4])]
+    side = coverage_summary(coverage_records_table(high)).iloc[0]
+    assert side["misses_estimate_high"] == 4 and side["misses_estimate_low"] == 0
+    assert side["bias"] == pytest.approx(0.315) and side["bias_in_mcse"] > 10
     # a scenario whose policy effect is not 0 has no false positives to count
     shifted = [dict(r, key=f"id-{i}", args={"scenario": "identified", "seed": 1}) for i, r in enumerate(records[:5])]
     for r in shifted:
