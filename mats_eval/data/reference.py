@@ -22,8 +22,9 @@ class Reference:
     observed_volumes: (cohort, sessions a week, weeks run at that load), the
     aggregate the volume figure and volume_curve.csv's observed_cohorts show.
     relevant_share: with session topics, the share π of (scholar, session) pairs of a
-    cohort in which the session is relevant to the scholar (`relevant_share`): the mix
-    of relevant and other sessions a new cohort's estimands average over (None without topics).
+    cohort in which a session of the reference kind is relevant to the scholar
+    (`relevant_share`): the mix of relevant and other sessions a new cohort's estimands
+    average over (None without topics).
     """
 
     kind: str
@@ -101,7 +102,7 @@ def reference_from(data) -> Reference:
             )
         element = _mode(retro["element"])
     return Reference(
-        relevant_share=relevant_share(data) if data.has_topics else None,
+        relevant_share=relevant_share(data, str(kind)) if data.has_topics else None,
         kind=str(kind),
         volume=volume,
         n_weeks=n_weeks,
@@ -114,13 +115,15 @@ def reference_from(data) -> Reference:
     )
 
 
-def relevant_share(data) -> float:
+def relevant_share(data, kind: str | None = None) -> float:
     """π = Σ_c Σ_t n_sessions(c, t)·n_scholars(c, t relevant to them) / Σ_c n_sessions(c)·n_scholars(c):
-    the share of a cohort's (scholar, session) pairs in which the session is relevant to the scholar
-    (topic blank, 'general' or the scholar's stream), counted per cohort and topic, never per pair."""
+    the share of a cohort's (scholar, session) pairs in which the session (of `kind`, default any) is
+    relevant to the scholar (topic blank, 'general' or the scholar's stream), counted per cohort and
+    topic, never per pair."""
     from mats_eval.data.programdata import GENERAL_TOPIC
 
-    sessions = data.sessions.assign(topic=data.sessions["topic"].astype("string").fillna(GENERAL_TOPIC))
+    sessions = data.sessions if kind is None else data.sessions[data.sessions["kind"] == kind]
+    sessions = sessions.assign(topic=sessions["topic"].astype("string").fillna(GENERAL_TOPIC))
     scholars = data.scholars
     stream = scholars["stream"] if "stream" in scholars else pd.Series(pd.NA, index=scholars.index)
     per_stream = scholars.assign(stream=stream.astype("string")).groupby(["cohort", "stream"]).size()

@@ -115,8 +115,12 @@ def test_relevance_of_each_observation():
     assert rel.att_relevant.tolist() == [1.0, 1.0, 1.0, 1.0, 0.0]
     # rating rows: (s1,x1) (s4,y1) (s3,x2)
     assert rel.rating_relevant.tolist() == [1.0, 1.0, 1.0]
-    # pairs: X has 3 sessions × 2 scholars, of which s1-x1, s2-x1, s2-x2, s3-x2 relevant; Y: s4-y1
-    assert d.reference.relevant_share == pytest.approx(5 / 7)
+    # seminar pairs (the reference kind): X has s1, s2 × x1, x2, of which s1-x1, s2-x1, s2-x2 are
+    # relevant; Y: s4-y1. Over every kind s3-x2 (evals) joins them: 5 of 7
+    from mats_eval.data.reference import relevant_share
+
+    assert d.reference.kind == "seminar" and d.reference.relevant_share == pytest.approx(4 / 5)
+    assert relevant_share(with_topics()) == pytest.approx(5 / 7)
 
 
 def test_no_topics_no_relevance():

@@ -14,6 +14,7 @@ from mats_eval.data.programdata import POLICIES, RETRO_ELEMENTS, SESSION_KINDS
 from mats_eval.simulation.scenarios import SCENARIOS, canonical_parameters, simulate, write_scenario
 
 SCALE = 0.3  # a third of the scholars: fast, still every code path
+TOPIC_SCENARIOS = {"mats-history", "relevance", "relevance-penalty"}  # sessions with topics
 CONTRACT_ESTIMANDS = {
     "mandatory_minus_optional_rating", "mandatory_minus_optional_retro", "attendance_week_slope",
     "attendance_first_week", "attendance_last_week", "volume_slope_rating", "volume_slope_attendance",
@@ -74,7 +75,7 @@ def test_written_tables_follow_the_contract(written, name):
     t = read_folder(written[name])
     for stem, cols in COLUMNS.items():
         # sessions gain the optional topic column (contract §6) in the scenarios with topics only
-        with_topics = stem == "sessions" and name.startswith("relevance")
+        with_topics = stem == "sessions" and name in TOPIC_SCENARIOS
         assert list(t[stem].columns) == cols + (["topic"] if with_topics else []), stem
     cohorts = t["cohorts"].set_index("cohort")
     assert cohorts.index.is_unique
@@ -123,7 +124,7 @@ def test_truth_json_holds_every_estimand(written, name):
     truth = json.loads((written[name] / "truth.json").read_text())
     assert truth["scenario"] == name and truth["seed"] == 3 and truth["scale"] == SCALE
     relevance = {"mandatory_minus_optional_rating_at_equal_relevance", "relevance_part_of_rating_gap"}
-    expected = CONTRACT_ESTIMANDS | (relevance if name.startswith("relevance") else set())
+    expected = CONTRACT_ESTIMANDS | (relevance if name in TOPIC_SCENARIOS else set())
     assert set(truth["estimands"]) == expected  # the relevance ones only on data with topics
     assert all(np.isfinite(v) for v in truth["estimands"].values())
     ref = estimands.Reference(**{k: tuple(v) if isinstance(v, list) else v for k, v in truth["reference"].items()})
@@ -246,9 +247,11 @@ def test_ratings_carry_a_session_effect_of_the_true_sd_and_nothing_else_moves(da
 @pytest.mark.parametrize("name", ["relevance", "relevance-penalty"])
 def test_relevance_scenarios_put_sessions_on_streams(name):
     data = simulate(name, seed=2, scale=SCALE)
-    topics = data.tables["sessions"]["topic"]
-    streams = set(data.tables["scholars"]["stream"])
-    assert set(topics) <= streams | {"general"} and (topics == "general").mean() < 0.4
+    sessions = data.tables["sessions"]
+    topics, streams = sessions["topic"], set(data.tables["scholars"]["stream"])
+    assert set(topics) <= streams | {"general"}
+    assert (topics[sessions["kind"] == "seminar"] == "general").mean() < 0.4  # most seminars are on a stream
+    assert (topics[sessions["kind"] == "social"] == "general").all()
     assert data.program_data().has_topics and 0.2 < data.reference.relevant_share < 0.6
     truth = data.truth
     # no own penalty in `relevance`, one in `relevance-penalty`; the session mix lowers mandatory ratings in both
