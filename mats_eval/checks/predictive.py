@@ -1,5 +1,11 @@
 """Prior and posterior predictive checks, PSIS-LOO, and comparing runs by LOO.
 
+Nothing is compiled per check: `observed_functions(model)` compiles, once per model, the
+observed variables' pointwise log-likelihood and the parameters of their distributions as
+functions of the free variables (PyTensor's C backend); predictive draws come from those
+parameters through each distribution's own random function (the models' CustomDist
+`random`), the log-likelihood for LOO from the first function, draw by draw.
+
 Predictive checks (cheap: `PPC_DRAWS` draws, thinned evenly from the posterior)
 compare the observed data with data simulated from the model, summarised the
 way the questions are asked:
@@ -17,8 +23,9 @@ writes them as CSV plus PNG figures (the run folder's `checks/`).
 
 PSIS-LOO: `loo_tables(model, idata)` computes the pointwise log-likelihood of
 every observed variable (not stored in posterior.nc: it would be draws ×
-observations floats), and returns `loo.csv` (one row per observed variable:
-elpd_loo, se, p_loo, n, max Pareto k, counts of k > 0.7 and > 1, warning) and
+observations floats) at every k-th draw of each chain (at most LOO_DRAWS), and returns
+`loo.csv` (one row per observed variable: elpd_loo, se, p_loo, n, max Pareto k, counts
+of k > 0.7 and > 1, warning) and
 `loo_pointwise.csv` (variable, obs, elpd_i, pareto_k). `compare_runs(paths)`
 rebuilds `ELPDDataLOO` objects from the stored pointwise values and runs
 `az.compare` per observed variable the runs share. Models are comparable by
@@ -27,8 +34,12 @@ each observed variable (attended, rating, retro) is compared separately.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import warnings
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
@@ -41,6 +52,19 @@ import xarray as xr
 from mats_eval.errors import UsageError
 
 PPC_DRAWS = 200
+# PSIS-LOO on at most this many draws (every k-th of each chain): Pareto k's threshold
+# min(1 − 1/log10 S, 0.7) is 0.7 from S ≈ 2000, and more draws only cost time and memory
+LOO_DRAWS = 2000
+# Size limits: at most this many draws × observations held at once (float64: 400 MB for LOO);
+# above them fewer draws are used and the fit records a note (diagnostics.json post_fit_limits)
+MAX_LOO_VALUES = 50_000_000
+MAX_PPC_VALUES = 20_000_000
+# PyTensor's C backend for the observed variables' functions: compiled in ~0.5 s from its cache
+# and ~1 ms per draw on data/example, where Numba took ~3 s to compile and the Python linker
+# ~20 ms per draw; the prior's free variables are drawn once, 200 draws, with the Python linker
+# (1–2 s, where compiling their forward graph took ~13 s)
+COMPILE_MODE, PRIOR_MODE = "FAST_RUN", "FAST_COMPILE"
+_PER_UNIT_DIMS = {"scholar", "session", "speaker", "attendance_obs", "rating_obs", "retro_obs"}
 BAND = (0.05, 0.95)
 PARETO_K_GOOD = 0.7
 LOO_COLUMNS = ["variable", "elpd_loo", "se", "p_loo", "n_obs", "n_samples", "pareto_k_max", "n_k_above_0_7",
@@ -69,23 +93,135 @@ def thin(idata, draws: int = PPC_DRAWS):
     return xr.DataTree.from_dict({"posterior": azs.thin(idata, factor=step).to_dataset()})
 
 
-def predictive_draws(model: pm.Model, idata=None, draws: int = PPC_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
-    """{observed variable: (draws, n_obs) simulated data}; prior predictive when idata is None."""
-    names = [rv.name for rv in model.observed_RVs]
-    with model, warnings.catch_warnings():
+def draw_index(n: int, max_draws: int) -> np.ndarray:
+    """Evenly spaced indices of `max_draws` of n draws (all of them when there are fewer): the
+    draws kernels.thinned and the sensitivity check pick."""
+    if n <= max_draws:
+        return np.arange(n)
+    return np.linspace(0, n - 1, max_draws).round().astype(int)
+
+
+def draws_within(n_draws: int, n_values_per_draw: int, max_draws: int, max_values: int) -> tuple[int, str]:
+    """(draws to use, '' or a note): at most `max_draws`, and at most `max_values` values held at once."""
+    cap = max(1, max_values // max(n_values_per_draw, 1))
+    use = min(n_draws, max_draws, cap)
+    if use < min(n_draws, max_draws):
+        return use, (f"{use} draws instead of {min(n_draws, max_draws)}: {n_values_per_draw} observations per draw "
+                     f"would exceed {max_values} values held at once")
+    return use, ""
+
+
+@dataclass
+class ObservedFunctions:
+    """The model's observed variables as functions of its free variables (constrained values),
+    compiled once per model: `logp(point)` their pointwise log-likelihoods, `params(point)` the
+    parameters of their distributions, from which `draw` simulates new data with the
+    distribution's own random function (rng_fn: the models' CustomDist `random`)."""
+
+    names: list[str]
+    free: dict[str, str]  # free variable -> dtype its function input expects
+    logp: object
+    params: object
+    ops: list
+
+    def points(self, values: dict[str, np.ndarray]):
+        """One input dict per draw from {free variable: (draws, ...)} arrays."""
+        values = {n: np.asarray(values[n], dtype=dtype) for n, dtype in self.free.items()}
+        n = len(next(iter(values.values())))
+        return ({name: v[j] for name, v in values.items()} for j in range(n))
+
+    def draw(self, values: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+        """{observed variable: (draws, n_obs) simulated data} at each draw of `values`."""
+        rng = np.random.default_rng(seed)
+        out = {name: [] for name in self.names}
+        for point in self.points(values):
+            flat = iter(self.params(point))
+            for name, (op, n_params) in zip(self.names, self.ops):
+                params = [next(flat) for _ in range(n_params)]
+                out[name].append(np.asarray(op.rng_fn(rng, *params, None)))
+        return {name: np.stack(rows) for name, rows in out.items()}
+
+    def log_likelihood(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """{observed variable: (draws, n_obs) pointwise log-likelihood} at each draw of `values`."""
+        rows = [self.logp(point) for point in self.points(values)]
+        return {name: np.stack([r[i] for r in rows]) for i, name in enumerate(self.names)}
+
+
+_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def observed_functions(model: pm.Model) -> ObservedFunctions:
+    """ObservedFunctions of `model`, compiled on first use and kept while the model lives."""
+    if model in _COMPILED:
+        return _COMPILED[model]
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    # remove_value_transforms refuses models with custom initial values (the ordered cutpoints
+    # have one); they play no part here, so drop them meanwhile
+    saved = dict(model.rvs_to_initial_values)
+    try:
+        model.rvs_to_initial_values = dict.fromkeys(saved)
+        umodel = remove_value_transforms(model)  # the posterior holds constrained values
+    finally:
+        model.rvs_to_initial_values = saved
+    observed = list(umodel.observed_RVs)
+    dist_params = [list(rv.owner.op.dist_params(rv.owner)) for rv in observed]
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if idata is None:
-            out = pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed)
-            group = out["prior_predictive"]
-        else:
-            out = pm.sample_posterior_predictive(thin(idata, draws), var_names=names, random_seed=seed,
-                                                 progressbar=False)
-            group = out["posterior_predictive"]
-    result = {}
+        logp = umodel.compile_fn(umodel.logp(vars=observed, sum=False), inputs=umodel.value_vars,
+                                 on_unused_input="ignore", point_fn=True, mode=COMPILE_MODE)
+        params = umodel.compile_fn(umodel.replace_rvs_by_values([p for ps in dist_params for p in ps]),
+                                   inputs=umodel.value_vars, on_unused_input="ignore", point_fn=True,
+                                   mode=COMPILE_MODE)
+    free = {rv.name: umodel.rvs_to_values[rv].type.dtype for rv in umodel.free_RVs}
+    functions = ObservedFunctions(names=[rv.name for rv in observed], free=free, logp=logp, params=params,
+                                  ops=[(rv.owner.op, len(ps)) for rv, ps in zip(observed, dist_params)])
+    _COMPILED[model] = functions
+    return functions
+
+
+@contextlib.contextmanager
+def quiet_pymc():
+    """PyMC's 'Sampling: [...]' log line off meanwhile (fit's progress lines say what runs)."""
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def posterior_values(idata, names, keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """{name: (chain·draw, ...) draws of the posterior}, at the draws `keep` (all when None)."""
+    post = idata["posterior"]
+    out = {}
     for name in names:
-        values = np.asarray(group[name].transpose("chain", "draw", ...).values)
-        result[name] = values.reshape((-1,) + values.shape[2:])
-    return result
+        values = np.asarray(post[name].transpose("chain", "draw", ...).values)
+        values = values.reshape((-1,) + values.shape[2:])
+        out[name] = values if keep is None else values[keep]
+    return out
+
+
+def predictive_draws(model: pm.Model, idata=None, draws: int = PPC_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
+    """{observed variable: (draws, n_obs) simulated data}; prior predictive when idata is None.
+
+    Posterior: the observed variables' distributions at `draws` evenly spaced posterior draws,
+    sampled with their own random functions (no predictive graph is compiled). Prior: the same
+    at draws of the free variables from the prior.
+    """
+    functions = observed_functions(model)
+    if idata is None:
+        with model, warnings.catch_warnings(), quiet_pymc():
+            warnings.simplefilter("ignore")
+            prior = pm.sample_prior_predictive(draws=draws, var_names=list(functions.free), random_seed=seed,
+                                              compile_kwargs={"mode": PRIOR_MODE})
+        values = posterior_values({"posterior": prior["prior"]}, functions.free)
+    else:
+        post = idata["posterior"]
+        keep = draw_index(post.sizes["chain"] * post.sizes["draw"], draws)
+        values = posterior_values(idata, functions.free, keep)
+    return functions.draw(values, seed)
 
 
 def _band(per_draw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -269,27 +405,42 @@ def write_checks(tables: dict[str, pd.DataFrame], folder: Path | str) -> Path:
 # --- LOO ------------------------------------------------------------------------------
 
 
+def n_observations(model: pm.Model) -> int:
+    """How many observations the model's observed variables hold together."""
+    return int(sum(np.size(model.rvs_to_values[rv].data) for rv in model.observed_RVs))
+
+
 def log_likelihood(model: pm.Model, idata):
-    """DataTree with the posterior and the pointwise log-likelihood of every observed variable."""
-    post = xr.DataTree.from_dict({"posterior": idata["posterior"].to_dataset()})
-    # pm.compute_log_likelihood refuses models with custom initial values (the ordered
-    # cutpoints have one); they play no part in the log-likelihood, so drop them meanwhile
-    saved = dict(model.rvs_to_initial_values)
-    try:
-        model.rvs_to_initial_values = dict.fromkeys(saved)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ll = pm.compute_log_likelihood(post, model=model, extend_inferencedata=False, progressbar=False)
-    finally:
-        model.rvs_to_initial_values = saved
-    group = ll["log_likelihood"].to_dataset() if isinstance(ll, xr.DataTree) else ll
-    return xr.DataTree.from_dict({"posterior": post["posterior"].to_dataset(),
-                                  "log_likelihood": group})
+    """DataTree with `idata`'s posterior and the pointwise log-likelihood of every observed variable
+    at each of its draws (ObservedFunctions: compiled once per model)."""
+    functions = observed_functions(model)
+    post = idata["posterior"].to_dataset()
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    loglik = functions.log_likelihood(posterior_values(idata, functions.free))
+    group = xr.Dataset({name: (("chain", "draw", f"{name}_obs"), values.reshape(shape + values.shape[1:]))
+                        for name, values in loglik.items()})
+    return xr.DataTree.from_dict({"posterior": post, "log_likelihood": group})
 
 
-def loo_tables(model: pm.Model, idata) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(loo.csv, loo_pointwise.csv) over every observed variable (see module docstring)."""
-    tree = log_likelihood(model, idata)
+def loo_draws(model: pm.Model, idata, max_draws: int = LOO_DRAWS, max_values: int = MAX_LOO_VALUES) -> tuple[int, str]:
+    """(draws PSIS-LOO uses, '' or a note why fewer than max_draws): see draws_within."""
+    post = idata["posterior"]
+    return draws_within(post.sizes["chain"] * post.sizes["draw"], n_observations(model), max_draws, max_values)
+
+
+def loo_tables(model: pm.Model, idata, draws: int = LOO_DRAWS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(loo.csv, loo_pointwise.csv) over every observed variable (see module docstring).
+
+    PSIS-LOO on every k-th draw of each chain (`thin`: at most `draws`); its relative efficiency
+    r_eff is the mean ESS of the population-level parameters of those draws over their number
+    (arviz-stats' rule, without the thousands of per-scholar effects that would cost seconds).
+    """
+    thinned = thin(idata, draws)
+    tree = log_likelihood(model, thinned)
+    post = tree["posterior"].to_dataset()
+    population = [name for name, da in post.data_vars.items()
+                  if not name.endswith("_z") and not (_PER_UNIT_DIMS & set(da.dims))]
+    tree = xr.DataTree.from_dict({"posterior": post[population], "log_likelihood": tree["log_likelihood"].to_dataset()})
     rows, pointwise = [], []
     for name in tree["log_likelihood"].data_vars:
         try:

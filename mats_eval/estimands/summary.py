@@ -10,7 +10,9 @@ parameter dict.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -63,9 +65,59 @@ def effects_from_draws(draws_of: dict[str, np.ndarray], ref: Reference | None = 
     return pd.DataFrame([summarise_draws(name, d, ref) for name, d in draws_of.items()], columns=EFFECT_COLUMNS)
 
 
-def volume_curve(p: Mapping, ref: Reference) -> pd.DataFrame:
-    """volume_curve.csv from canonical parameter draws `p`: U(V), research hours a scholar nets per week
-    from V optional sessions of the reference kind (kernels.valued_attendance_curve, default utility).
+OPTIMUM = "optimal_sessions_per_week"
+
+
+def curve_draws(p: Mapping, ref: Reference, threads: int | None = None) -> np.ndarray | None:
+    """U(V) draws, (kernels.CURVE_DRAWS thinned draws, len(ref.curve_grid)): the one evaluation of
+    kernels.valued_attendance_curve the optimum (`optimum_draws`) and volume_curve.csv both read;
+    None when `p` does not define the optimum.
+
+    Draws are independent, so they are split across `threads` (default: the CPUs, at most 4):
+    NumPy releases the GIL in the kernel's array arithmetic, and the draws come out the same.
+    """
+    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
+    if not registry.ESTIMANDS[OPTIMUM].defined_by(p, ref):
+        return None
+    p = est.thinned(p, est.CURVE_DRAWS)
+    grid = np.asarray(ref.curve_grid, dtype=float)
+    n = len(p["attendance_intercept"])
+    threads = max(1, min(threads or os.cpu_count() or 1, 4, n))
+    chunks = np.array_split(np.arange(n), threads)
+
+    def part(index: np.ndarray) -> np.ndarray:
+        return est.valued_attendance_curve({k: v[index] if len(v) == n else v for k, v in p.items()}, ref, grid)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return np.concatenate(list(pool.map(part, chunks)), axis=0)
+
+
+def _in_data_range(ref: Reference) -> np.ndarray:
+    """Which points of ref.curve_grid belong to ref.volume_grid (where the optimum is searched)."""
+    grid = np.asarray(ref.curve_grid, dtype=float)
+    return np.isclose(grid[:, None], np.asarray(ref.volume_grid, dtype=float)[None, :]).any(axis=1)
+
+
+def optimum_draws(curve: np.ndarray, ref: Reference) -> np.ndarray:
+    """optimal_sessions_per_week per draw, argmax_V U(V) over ref.volume_grid, from `curve_draws`:
+    the registry kernel's value (kernels.optimal_sessions_per_week) without evaluating U(V) again."""
+    inside = _in_data_range(ref)
+    return np.asarray(ref.curve_grid, dtype=float)[inside][np.argmax(curve[:, inside], axis=1)]
+
+
+def estimand_draws_with_curve(p: Mapping, ref: Reference, curve: np.ndarray | None) -> dict[str, np.ndarray]:
+    """registry.estimand_draws(p, ref), the volume optimum taken from the U(V) draws `curve` (if given)."""
+    names = tuple(n for n in registry.ESTIMANDS if not (curve is not None and n == OPTIMUM))
+    draws = registry.estimand_draws(p, ref, names=names)
+    if curve is not None:
+        draws[OPTIMUM] = optimum_draws(curve, ref)
+    return {name: draws[name] for name in registry.ESTIMANDS if name in draws}
+
+
+def volume_curve(p: Mapping, ref: Reference, curve: np.ndarray | None = None) -> pd.DataFrame:
+    """volume_curve.csv from canonical parameter draws `p` (or their `curve_draws`, `curve`): U(V), research
+    hours a scholar nets per week from V optional sessions of the reference kind (kernels.valued_attendance_curve,
+    default utility).
 
     Columns: volume (ref.curve_grid: the data's range and a stretch either side), mean, hdi_low,
     hdi_high (90% HDI of U(V)), prob_above_optimum = P(V > V*) with V* = argmax U within the data's
@@ -74,15 +126,12 @@ def volume_curve(p: Mapping, ref: Reference) -> pd.DataFrame:
     volume with the highest posterior mean U within the data's range: the plan comparison's choice
     among even optional plans of the kind). Empty when `p` does not define the optimum.
     """
-    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
-    if not registry.ESTIMANDS["optimal_sessions_per_week"].defined_by(p, ref):
+    curve = curve_draws(p, ref) if curve is None else curve
+    if curve is None:
         return pd.DataFrame(columns=VOLUME_CURVE_COLUMNS)
-    p = est.thinned(p, est.CURVE_DRAWS)
     grid = np.asarray(ref.curve_grid, dtype=float)
-    curve = est.valued_attendance_curve(p, ref, grid)
     extrapolated = ref.is_extrapolated(grid)
-    inside = np.where(extrapolated, -np.inf, curve)
-    optimum = grid[np.argmax(inside, axis=1)]
+    optimum = optimum_draws(curve, ref)
     low, high = hdi(curve)
     best = np.zeros(len(grid), dtype=bool)
     best[np.argmax(np.where(extrapolated, -np.inf, curve.mean(axis=0)))] = True
@@ -93,4 +142,5 @@ def volume_curve(p: Mapping, ref: Reference) -> pd.DataFrame:
 
 
 __all__ = ["EFFECT_COLUMNS", "VOLUME_CURVE_COLUMNS", "INTERVALS", "reference_of", "summarise_draws",
-           "effects_from_draws", "volume_curve", "hdi", "equal_tailed"]
+           "effects_from_draws", "volume_curve", "curve_draws", "optimum_draws",
+           "estimand_draws_with_curve", "hdi", "equal_tailed"]

@@ -22,6 +22,7 @@ import platform
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -32,10 +33,10 @@ import pymc as pm
 from mats_eval import __version__
 from mats_eval.data.design import build_design
 from mats_eval.inference.diagnostics import advice, diagnose
-from mats_eval.estimands.summary import effects_from_draws
+from mats_eval.estimands.summary import curve_draws, effects_from_draws, estimand_draws_with_curve
 from mats_eval.constants import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TARGET_ACCEPT, DEFAULT_TUNE
 from mats_eval.errors import UsageError
-from mats_eval.models import DEFAULT_MODEL, MODELS, build_model, estimand_draws, model_priors
+from mats_eval.models import MODELS, build_model, default_model_for, get_spec, model_priors
 from mats_eval.models.priors import as_priors, priors_record
 from mats_eval.data.programdata import ProgramData
 from mats_eval.runfolder import PRIORS_FILE, FitResult, summary_table, write_run
@@ -107,7 +108,7 @@ def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, ch
 
 def fit(
     data,
-    model: str = DEFAULT_MODEL,
+    model: str | None = None,
     out: Path | str | None = None,
     draws: int = DEFAULT_DRAWS,
     tune: int = DEFAULT_TUNE,
@@ -123,6 +124,8 @@ def fit(
 ) -> FitResult:
     """Fit `model` to `data` (ProgramData or dataset folder); write the run folder `out` if given.
 
+    `model` None: the relevance model when the sessions have topics, else the joint model
+    (models.default_model_for).
     Returns a FitResult whatever the gate says; check `.reliable` (a failing gate also warns).
     Always: identification of the policy effect (effects `note`, diagnostics
     `identification`/`confounded`, prior_sensitivity.csv when it is not identified
@@ -135,7 +138,7 @@ def fit(
     (models/priors.py); an unknown name or a bad entry raises PriorError before anything runs.
     With `checks` also power-scaling prior/likelihood sensitivity (sensitivity.csv).
     """
-    if model not in MODELS:
+    if model is not None and model not in MODELS:
         raise UsageError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     if sampler not in SAMPLERS:
         raise UsageError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
@@ -144,33 +147,43 @@ def fit(
     if out is not None and Path(out).exists() and not force:  # refuse before spending minutes sampling
         raise UsageError(f"{out} already exists; pass --force to replace it")
     priors = as_priors(priors)
-    resolved_priors = model_priors(model, priors)  # PriorError (exit 2) before the data are read
     timings = {}
     start = time.perf_counter()
-    program = as_program_data(data)
+    program = None
+    if model is None:  # the data say which model: relevance with session topics, else joint
+        program = as_program_data(data)
+        model = default_model_for(program)
+    resolved_priors = model_priors(model, priors)  # PriorError (exit 2) before the data are read
+    program = program if program is not None else as_program_data(data)
     design = build_design(program)
     pm_model = build_model(model, design, priors)
     timings["build"] = time.perf_counter() - start
     idata, sample_timings = sample_posterior(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
                                              seed=seed, progress=progress, target_accept=target_accept, nuts=nuts)
     timings.update(sample_timings)
-    start = time.perf_counter()
-    diagnostics = diagnose(idata)
-    if not diagnostics["passed"]:
-        diagnostics["advice"] = advice(diagnostics)
-    draws_of = estimand_draws(model, idata, design.reference)
+    ref = design.reference
+    with stage("summaries", timings, progress):  # the gate and summary.csv, before anything is thinned
+        diagnostics = diagnose(idata)
+        if not diagnostics["passed"]:
+            diagnostics["advice"] = advice(diagnostics)
+        summary = summary_table(idata)
+        by_kind = canonical_by_kind(model, idata, design)
+    with stage("volume_curve", timings, progress):  # U(V) once: the optimum's draws and volume_curve.csv
+        p = by_kind[ref.kind] if ref.kind in by_kind else get_spec(model).canonical(idata, ref)
+        curve = curve_draws(p, ref)
+    with stage("estimands", timings, progress):
+        draws_of = estimand_draws_with_curve(p, ref, curve)
     result = FitResult(
         idata=idata,
-        effects=effects_from_draws(draws_of, design.reference),
+        effects=effects_from_draws(draws_of, ref),
         estimand_draws=draws_of,
-        summary=summary_table(idata),
+        summary=summary,
         diagnostics=diagnostics,
         model=pm_model,
         priors=priors_record(resolved_priors, priors),
     )
-    timings["summaries"] = time.perf_counter() - start
-    attach_checks(result, program, design, model, priors, seed, timings, predictive=checks)
-    attach_run_tables(result, program, design, model, timings)
+    attach_checks(result, program, design, model, priors, seed, timings, predictive=checks, progress=progress)
+    attach_run_tables(result, program, design, model, timings, by_kind=by_kind, curve=curve, progress=progress)
     result.manifest = manifest(program, model, dict(draws=draws, tune=tune, chains=chains, seed=seed,
                                sampler=sampler, target_accept=target_accept, nuts=nuts, priors=priors), timings, diagnostics)
     if out is not None:
@@ -226,49 +239,75 @@ def manifest(data: ProgramData, model: str, settings: dict, timings: dict, diagn
     }
 
 
+@contextmanager
+def stage(name: str, timings: dict | None, progress: bool = False):
+    """Time the block as timings[name] (seconds, manifest.json); with `progress`, say so on stderr."""
+    start = time.perf_counter()
+    if progress:
+        print(f"  {name} ...", end="", file=sys.stderr, flush=True)
+    yield
+    elapsed = time.perf_counter() - start
+    if timings is not None:
+        timings[name] = elapsed
+    if progress:
+        print(f" {elapsed:.1f} s", file=sys.stderr, flush=True)
+
+
+def note_limit(result: FitResult, stage_name: str, note: str) -> None:
+    """Record in diagnostics.json `post_fit_limits` that a post-fit step ran on less than everything."""
+    if note:
+        result.diagnostics.setdefault("post_fit_limits", {})[stage_name] = note
+
+
 def attach_checks(result: FitResult, program: ProgramData, design, model: str, priors: dict | None, seed: int,
-                  timings: dict, predictive: bool = True) -> FitResult:
+                  timings: dict, predictive: bool = True, progress: bool = False) -> FitResult:
     """Identification, prior sensitivity and (with `predictive`) cross-checks, predictive
-    checks and LOO, attached to `result` (see `fit`). Timings go into `timings`."""
+    checks and LOO, attached to `result` (see `fit`). Timings go into `timings`.
+
+    Every step has a size above which it runs on part of the data or of the draws
+    (crosscheck.MAX_ROWS, predictive.MAX_PPC_VALUES, predictive.MAX_LOO_VALUES); when it
+    does, diagnostics.json `post_fit_limits` says so.
+    """
     from mats_eval.checks.crosscheck import crosscheck, within_size
     from mats_eval.checks.identification import add_notes, identification, prior_sensitivity
     from mats_eval.models import get_spec, model_priors
 
-    start = time.perf_counter()
-    ident = identification(program)
-    result.diagnostics["identification"] = ident
-    result.diagnostics["confounded"] = ident["confounded"]
-    result.effects = add_notes(result.effects, ident)
-    if ident["needs_sensitivity"]:
-        result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors), model=model)
-    timings["identification"] = time.perf_counter() - start
+    with stage("identification", timings, progress):
+        ident = identification(program)
+        result.diagnostics["identification"] = ident
+        result.diagnostics["confounded"] = ident["confounded"]
+        result.effects = add_notes(result.effects, ident)
+        if ident["needs_sensitivity"]:
+            result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors), model=model)
     if not predictive:
         return result
-    from mats_eval.checks.predictive import check_tables, coverage, loo_tables
+    from mats_eval.checks import predictive as ppc
     from mats_eval.checks.sensitivity import power_scaling_sensitivity, prior_dominated
 
-    start = time.perf_counter()
-    checked, note = within_size(program)
-    if note:
-        result.diagnostics.setdefault("post_fit_limits", {})["crosscheck"] = note
-    result.crosscheck = crosscheck(checked, get_spec(model).canonical(result.idata, design.reference))
-    timings["crosscheck"] = time.perf_counter() - start
-    start = time.perf_counter()
-    result.checks = check_tables(result.model, design, result.idata, seed=seed)
-    result.diagnostics["predictive_coverage"] = {name: coverage(t) for name, t in result.checks.items()}
-    timings["predictive_checks"] = time.perf_counter() - start
-    start = time.perf_counter()
-    result.sensitivity = power_scaling_sensitivity(result.model, result.idata, model_priors(model, priors),
-                                                   result.estimand_draws)
-    result.diagnostics["prior_dominated"] = prior_dominated(result.sensitivity)
-    timings["sensitivity"] = time.perf_counter() - start
-    start = time.perf_counter()
-    result.loo, result.loo_pointwise = loo_tables(result.model, result.idata)
-    result.diagnostics["loo"] = result.loo.to_dict(orient="records")
-    warnings_ = [w for w in result.loo["warning"] if w]
-    if warnings_:
-        result.diagnostics["loo_warnings"] = warnings_
-    timings["loo"] = time.perf_counter() - start
+    with stage("crosscheck", timings, progress):
+        checked, note = within_size(program)
+        note_limit(result, "crosscheck", note)
+        result.crosscheck = crosscheck(checked, get_spec(model).canonical(result.idata, design.reference))
+    n_obs = ppc.n_observations(result.model)
+    with stage("predictive_checks", timings, progress):
+        post = result.idata["posterior"]
+        draws, note = ppc.draws_within(post.sizes["chain"] * post.sizes["draw"], n_obs, ppc.PPC_DRAWS,
+                                       ppc.MAX_PPC_VALUES)
+        note_limit(result, "predictive_checks", note)
+        result.checks = ppc.check_tables(result.model, design, result.idata, draws=draws, seed=seed)
+        result.diagnostics["predictive_coverage"] = {name: ppc.coverage(t) for name, t in result.checks.items()}
+    with stage("sensitivity", timings, progress):
+        result.sensitivity = power_scaling_sensitivity(result.model, result.idata, model_priors(model, priors),
+                                                       result.estimand_draws)
+        result.diagnostics["prior_dominated"] = prior_dominated(result.sensitivity)
+    with stage("loo", timings, progress):
+        draws, note = ppc.loo_draws(result.model, result.idata)
+        note_limit(result, "loo", note)
+        result.loo, result.loo_pointwise = ppc.loo_tables(result.model, result.idata, draws=draws)
+        result.diagnostics["loo"] = result.loo.to_dict(orient="records")
+        warnings_ = [w for w in result.loo["warning"] if w]
+        if warnings_:
+            result.diagnostics["loo_warnings"] = warnings_
     return result
 
 
@@ -298,28 +337,65 @@ def attendance_curve(p: dict, ref: Reference) -> pd.DataFrame:
 
 
 def attach_run_tables(result: FitResult, program: ProgramData, design, model: str,
-                      timings: dict | None = None) -> FitResult:
+                      timings: dict | None = None, by_kind: dict | None = None, curve: np.ndarray | None = None,
+                      progress: bool = False) -> FitResult:
     """What the report and the decisions read, computed once and attached to `result`:
-    reference, volume_curve, attendance_curve, decision_draws and observed."""
+    reference, volume_curve, attendance_curve, decision_draws and observed.
+
+    `by_kind` (canonical_by_kind) and `curve` (summary.curve_draws at the reference kind) are
+    reused when the caller has them, so U(V) is evaluated once per fit.
+    """
     from mats_eval.data.observed import observed_tables
     from mats_eval.estimands.summary import volume_curve
 
-    start = time.perf_counter()
-    ref = design.reference
-    result.reference = ref
-    result.observed = observed_tables(program)
-    by_kind = canonical_by_kind(model, result.idata, design)
-    p = by_kind.get(ref.kind) or next(iter(by_kind.values()))
-    if registry.ESTIMANDS["attendance_first_week"].defined_by(p, ref):
-        result.attendance_curve = attendance_curve(p, ref)
-    # the volume optimum and the plans need attendance and ratings; both use the CURVE_DRAWS
-    # draws optimal_sessions_per_week is computed from, so curve, optimum and plans agree
-    if registry.ESTIMANDS["optimal_sessions_per_week"].defined_by(p, ref):
-        result.volume_curve = volume_curve(p, ref)
-        result.decision_draws = {kind: kernels.thinned(q, kernels.CURVE_DRAWS) for kind, q in by_kind.items()}
-    if timings is not None:
-        timings["run_tables"] = time.perf_counter() - start
+    with stage("run_tables", timings, progress):
+        ref = design.reference
+        result.reference = ref
+        result.observed = observed_tables(program)
+        by_kind = by_kind or canonical_by_kind(model, result.idata, design)
+        p = by_kind.get(ref.kind) or next(iter(by_kind.values()))
+        if registry.ESTIMANDS["attendance_first_week"].defined_by(p, ref):
+            result.attendance_curve = attendance_curve(p, ref)
+        # the volume optimum and the plans need attendance and ratings; both use the CURVE_DRAWS
+        # draws optimal_sessions_per_week is computed from, so curve, optimum and plans agree
+        if registry.ESTIMANDS["optimal_sessions_per_week"].defined_by(p, ref):
+            result.volume_curve = volume_curve(p, ref, curve)
+            result.decision_draws = {kind: decision_parameters(kernels.thinned(q, kernels.CURVE_DRAWS), ref)
+                                     for kind, q in by_kind.items()}
     return result
+
+
+def decision_parameters(p: dict, ref: Reference) -> dict:
+    """The canonical parameters the plans' kernel reads (decisions/plans.py evaluates
+    kernels.attended_session_moments per kind, week and load): decision_draws.nc keeps these only."""
+    return {name: p[name] for name in read_by_plans(p, ref)}
+
+
+def read_by_plans(p: dict, ref: Reference) -> list[str]:
+    """Names of `p` the plans' kernel (kernels.attended_session_moments) depends on: those without which it
+    fails or moves, on a few draws at both policies in the first and last week. Found by leaving each out
+    rather than listed, so a parameter the kernel comes to read is kept without an edit here."""
+    sample = {name: np.asarray(v)[:3] for name, v in p.items()}
+    settings = [(float(week), mandatory) for week in (1, ref.n_weeks) for mandatory in (0.0, 1.0)]
+
+    def moments(q: dict) -> list[dict]:
+        return [kernels.attended_session_moments(q, ref, week, float(ref.volume), mandatory)
+                for week, mandatory in settings]
+
+    full = moments(sample)
+
+    def unchanged_without(name: str) -> bool:
+        try:
+            rest = moments({k: v for k, v in sample.items() if k != name})
+        except Exception:  # noqa: BLE001 - the kernel cannot do without it
+            return False
+        return all(np.array_equal(a[key], b[key], equal_nan=True) for a, b in zip(full, rest) for key in a)
+
+    return [name for name in p if name in PLANS_REQUIRE or not unchanged_without(name)]
+
+
+# decisions/plans.py checks these are present before evaluating a plan
+PLANS_REQUIRE = ("attendance_intercept", "rating_mandatory")
 
 
 def compare(results: dict[str, FitResult], var_name: str | None = None):
