@@ -24,13 +24,19 @@ Written when the fit could compute them (OPTIONAL_TABLES, `<name>.csv`):
   decisions.write_plans) and recommendation.json (RECOMMENDATION_FILE: best plan, tie status,
   the recommendation's sentences, the utility settings; decisions/recommend.py).
 And:
-- decision_draws.nc: canonical parameter draws per session kind (one netCDF
-  group per kind), thinned to the kernels.CURVE_DRAWS draws the volume optimum
-  and volume_curve.csv use; plans are evaluated from them (models with
-  attendance and ratings);
+- decision_draws.nc: the canonical parameters the plans' kernel reads
+  (inference/fitting.py read_by_plans), draws per session kind (one netCDF group
+  per kind; the draws every kind shares in the root group, once), thinned to the
+  kernels.CURVE_DRAWS draws the volume optimum and volume_curve.csv use; plans
+  are evaluated from them (models with attendance and ratings);
 - observed/: aggregated data tables for the report's figures (data/observed.py:
   no ids, groups under MIN_SCHOLARS scholars suppressed);
 - checks/: predictive check tables and figures.
+
+posterior.nc holds every free variable and the population-level Deterministics at
+STORED_DRAWS draws (every k-th of each chain); per-unit Deterministics (per-scholar,
+-session, -speaker effects on their own scale) are left out (recomputable:
+write_posterior), and per-unit draws keep UNIT_SIGNIFICANT_BITS significant bits.
 
 The folder is written through io.atomic_folder, so it appears whole or not at
 all. summary.csv has one row per element of every population-level parameter
@@ -152,7 +158,7 @@ def write_run(result: FitResult, out: Path | str, force: bool = False) -> Path:
 
     out = Path(out)
     with atomic_folder(out, force=force) as tmp:
-        write_posterior(result.idata, tmp / "posterior.nc")
+        write_posterior(result.idata, tmp / "posterior.nc", result.model)
         result.summary.to_csv(tmp / "summary.csv", index=False)
         result.effects.to_csv(tmp / "effects.csv", index=False)
         (tmp / "diagnostics.json").write_text(json.dumps(_jsonable(result.diagnostics), indent=2, sort_keys=True))
@@ -221,21 +227,36 @@ def read_reference(path: Path) -> Reference:
 
 
 def write_decision_draws(draws_by_kind: dict, path: Path) -> None:
-    """{kind: {name: array (draws, ...)}} -> netCDF, one group per kind, dims draw and <name>_dim_i."""
-    groups = {}
-    for kind, p in draws_by_kind.items():
-        variables = {}
-        for name, values in p.items():
-            values = np.asarray(values, dtype=float)
-            variables[name] = (("draw",) + tuple(f"{name}_dim_{i}" for i in range(values.ndim - 1)), values)
-        groups[kind] = xr.Dataset(variables)
-    xr.DataTree.from_dict(groups).to_netcdf(path)  # float64 on purpose: plans re-evaluated from it match plans.csv
+    """{kind: {name: array (draws, ...)}} -> netCDF, one group per kind, dims draw and <name>_dim_i.
+
+    A parameter with the same draws at every kind (all but the kind effects) is stored once, in the
+    root group, and read back into every kind; float64 on purpose: plans re-evaluated from it match
+    plans.csv.
+    """
+    kinds = list(draws_by_kind)
+    as_arrays = {kind: {name: np.asarray(v, dtype=float) for name, v in p.items()} for kind, p in draws_by_kind.items()}
+    first = as_arrays[kinds[0]] if kinds else {}
+    shared = [name for name, values in first.items()
+              if all(name in as_arrays[k] and np.array_equal(as_arrays[k][name], values) for k in kinds[1:])]
+    groups = {"/": _draws_dataset({name: first[name] for name in shared})}
+    for kind, p in as_arrays.items():
+        groups[kind] = _draws_dataset({name: v for name, v in p.items() if name not in shared})
+    encoding = {("/" if node == "/" else f"/{node}"): {name: {"zlib": True, "complevel": 4} for name in ds.data_vars}
+                for node, ds in groups.items()}
+    xr.DataTree.from_dict(groups).to_netcdf(path, encoding=encoding)
+
+
+def _draws_dataset(p: dict) -> xr.Dataset:
+    """{name: (draws, ...)} as a Dataset with dims draw and <name>_dim_i."""
+    return xr.Dataset({name: (("draw",) + tuple(f"{name}_dim_{i}" for i in range(v.ndim - 1)), v)
+                       for name, v in p.items()})
 
 
 def read_decision_draws(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """decision_draws.nc back into {kind: {canonical name: draws}}."""
+    """decision_draws.nc back into {kind: {canonical name: draws}} (the root group's shared draws in every kind)."""
     with xr.open_datatree(path) as tree:
-        return {node.name: {name: np.asarray(da.values) for name, da in node.dataset.data_vars.items()}
+        shared = {name: np.asarray(da.values) for name, da in tree.dataset.data_vars.items()}
+        return {node.name: {**shared, **{name: np.asarray(da.values) for name, da in node.dataset.data_vars.items()}}
                 for node in tree.children.values()}
 
 
@@ -247,20 +268,55 @@ def _read_effects(path: Path) -> pd.DataFrame:
     return table
 
 
-def write_posterior(idata, path: Path) -> None:
-    """DataTree -> netCDF4, one group per DataTree child: posterior draws as float32, every group zlib-compressed.
+# posterior.nc keeps at most STORED_DRAWS draws, every k-th of each chain: nothing downstream reads the
+# posterior's draws (summary.csv, diagnostics.json, effects and curves are computed from all of them before
+# writing), and 2000 draws (the draws volume_curve.csv and decision_draws.nc use) describe it to well
+# under its Monte Carlo error. Per-unit draws (one per scholar, session or speaker: most of the file)
+# keep UNIT_SIGNIFICANT_BITS significant bits (netCDF BitRound, then zlib): relative error < 1.3e-4.
+STORED_DRAWS = 2000
+UNIT_SIGNIFICANT_BITS = 13
 
-    Why: float64 draws of every scholar and session effect made the example's posterior.nc
-    ~60 MB; float32 keeps 7 significant digits (far below Monte Carlo error), and every
-    summary in the run folder is computed from the in-memory float64 draws before writing.
+
+def write_posterior(idata, path: Path, model=None) -> None:
+    """DataTree -> netCDF4, one group per DataTree child, every group zlib-compressed: at most STORED_DRAWS
+    draws (every k-th of each chain), posterior draws as float32, the per-unit ones to UNIT_SIGNIFICANT_BITS
+    significant bits; with the pm.Model `model`, its per-unit Deterministics (per-scholar, -session, -speaker
+    effects) are left out. The posterior's attrs say what was done.
+
+    Why: float64 draws of every scholar and session effect made the example's posterior.nc ~60 MB, float32
+    ~30 MB, this ~5 MB. Every summary in the run folder is computed from the in-memory float64 draws of
+    every draw before writing. The left-out Deterministics are functions of the free variables, which are all
+    kept: `pm.compute_deterministics(posterior, model=model)` gives them back.
     """
     tree = _netcdf_safe(idata)
     posterior = tree["posterior"].to_dataset(inherit=False)
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    step = max(1, int(np.ceil(chains * draws / STORED_DRAWS)))
+    for node in tree.subtree:  # posterior and sample_stats alike, so they stay aligned
+        if "draw" in node.dataset.dims and node.dataset.sizes["draw"] == draws:
+            node.dataset = node.to_dataset(inherit=False).isel(draw=slice(None, None, step))
+    posterior = tree["posterior"].to_dataset(inherit=False)
+    dropped = recomputable_unit_variables(posterior, model)
+    posterior = posterior.drop_vars(dropped)
+    posterior.attrs.update(deterministics_left_out=", ".join(dropped), per_unit_significant_bits=UNIT_SIGNIFICANT_BITS,
+                           stored_draws=f"every {step} draw(s) of each chain of {chains} x {draws}; summary.csv and "
+                                        "diagnostics.json are from all of them")
     tree["posterior"] = xr.DataTree(posterior.map(
         lambda da: da.astype(np.float32) if da.dtype == np.float64 else da, keep_attrs=True), name="posterior")
     encoding = {node.path: {name: {"zlib": True, "complevel": 4} for name in node.dataset.data_vars}
                 for node in tree.subtree}
+    for name, da in posterior.data_vars.items():
+        if _PER_UNIT_DIMS & set(da.dims) and np.issubdtype(da.dtype, np.floating):
+            encoding["/posterior"][name].update(significant_digits=UNIT_SIGNIFICANT_BITS, quantize_mode="BitRound")
     tree.to_netcdf(path, encoding=encoding)
+
+
+def recomputable_unit_variables(posterior, model) -> list[str]:
+    """The model's Deterministics with a per-unit dim (none without the model)."""
+    if model is None:
+        return []
+    names = {d.name for d in getattr(model, "deterministics", [])}
+    return [name for name, da in posterior.data_vars.items() if name in names and _PER_UNIT_DIMS & set(da.dims)]
 
 
 def read_posterior(path: Path):

@@ -93,6 +93,12 @@ def test_run_folder_contents_and_load_run(tiny_data, tmp_path):
     assert back.diagnostics == diag
     np.testing.assert_allclose(back.idata["posterior"]["rating_mandatory"].values,
                                result.idata["posterior"]["rating_mandatory"].values)
+    # posterior.nc: every free variable; per-unit Deterministics left out; per-unit draws to 13 bits
+    stored = back.idata["posterior"]
+    assert {rv.name for rv in result.model.free_RVs} <= set(stored.data_vars)
+    assert "rating_scholar" in result.idata["posterior"] and "rating_scholar" not in stored
+    z = result.idata["posterior"]["rating_scholar_z"].values
+    np.testing.assert_allclose(stored["rating_scholar_z"].values, z, rtol=2e-4, atol=1e-6)
     assert "Diagnostics gate FAILED" in back._repr_html_()
 
 
