@@ -24,7 +24,7 @@ import typer
 from mats_eval.constants import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TUNE
 from mats_eval.errors import UsageError
 from mats_eval.inference.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLERS
-from mats_eval.models import DEFAULT_MODEL, MODELS
+from mats_eval.models import MODELS
 
 # A study fits hundreds of small simulated datasets: shorter chains than one real fit
 # (benchmarks/CALIBRATION.md).
@@ -83,6 +83,8 @@ Force = Annotated[bool, typer.Option(help="Replace an existing output folder.")]
 Progress = Annotated[bool, typer.Option(help="Show progress (the sampler's bar).")]
 
 ModelName = Annotated[Literal[tuple(MODELS)], typer.Option(help="Model to fit.")]
+FitModel = Annotated[Optional[Literal[tuple(MODELS)]], typer.Option(
+    show_default=False, help="Model to fit (default: relevance when sessions.csv has topics, else joint).")]
 Draws = Annotated[int, typer.Option(min=1, help="Posterior draws per chain.")]
 Tune = Annotated[int, typer.Option(min=0, help="Tuning steps per chain.")]
 Chains = Annotated[int, typer.Option(min=1, help="Number of chains.")]
@@ -121,7 +123,7 @@ def optional_out_option(help: str) -> type:
 
 
 def fit_settings(
-    model: ModelName = DEFAULT_MODEL,
+    model: FitModel = None,
     draws: Draws = DEFAULT_DRAWS,
     tune: Tune = DEFAULT_TUNE,
     chains: Chains = DEFAULT_CHAINS,

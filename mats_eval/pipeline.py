@@ -44,7 +44,8 @@ def run(
     progress: bool = True,
     **fit_options,
 ) -> PipelineResult:
-    """Validate `dataset`, fit (joint model by default), write run folder and report under `out`.
+    """Validate `dataset`, fit (the relevance model with session topics, else the joint model, unless
+    `model` is given), write run folder and report under `out`.
 
     `plans` is a plans YAML (default: analyses/plans/example.yaml when it exists;
     pass "" to skip plans), read before the fit (a bad file fails fast) and evaluated once on
@@ -53,6 +54,7 @@ def run(
     from mats_eval.data.io import atomic_folder, load
     from mats_eval.decisions.plans import load_plans
     from mats_eval.inference.fitting import fit
+    from mats_eval.models import default_model_for
     from mats_eval.report.build import build_report
 
     out = Path(out)
@@ -66,7 +68,8 @@ def run(
     _say(progress, f"valid: {len(data.scholars)} scholars, {len(data.sessions)} sessions, "
                    f"{len(data.attendance)} attendance rows")
     with atomic_folder(out, force=force) as tmp:
-        _say(progress, f"fitting the {fit_options.get('model', 'default')} model (first run compiles, ~1 min)")
+        model = fit_options.get("model") or default_model_for(data)
+        _say(progress, f"fitting the {model} model (first run compiles, ~1 min)")
         result = fit(data, out=tmp / "run", progress=progress, **fit_options)
         _say(progress, "diagnostics gate " + ("passed" if result.reliable else "FAILED: results marked unreliable"))
         unevaluated = _add_plans(tmp / "run", plans_path)

@@ -96,9 +96,9 @@ def test_run_and_example_take_every_fit_option():
 def test_defaults_come_from_the_package():
     from mats_eval.constants import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TUNE
     from mats_eval.inference.samplers import DEFAULT_SAMPLER
-    from mats_eval.models import DEFAULT_MODEL
 
-    assert cli_options.fit_settings() == dict(model=DEFAULT_MODEL, draws=DEFAULT_DRAWS, tune=DEFAULT_TUNE,
+    # model None: fit picks it from the data (models.default_model_for)
+    assert cli_options.fit_settings() == dict(model=None, draws=DEFAULT_DRAWS, tune=DEFAULT_TUNE,
                                               chains=DEFAULT_CHAINS, seed=0, sampler=DEFAULT_SAMPLER,
                                               target_accept=None, progress=True, checks=True, priors=None)
 
