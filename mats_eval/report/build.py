@@ -314,6 +314,15 @@ def prior_dominated(run: FitResult) -> list[str]:
     return list(dict.fromkeys(frame.loc[flags, "estimand"]))
 
 
+def few_cohorts_words(run: FitResult) -> str:
+    """Why estimates for a new cohort lean on the prior when the data have few cohorts ('' otherwise)."""
+    cohorts = {row[0] for row in (run.reference.observed_volumes if run.reference is not None else ())}
+    if not 0 < len(cohorts) <= 4:
+        return ""
+    return (f" With {len(cohorts)} cohorts, how much a new cohort can differ from them is set mostly by the prior, "
+            "and every estimate for a new cohort carries that spread.")
+
+
 def summary_section(run: FitResult, plans_path: Path | None) -> tuple[Section, tuple]:
     """The first screen; returns the section and the plan comparison it used (for the plans section)."""
     table, by_week, missing = plan_comparison(run, plans_path)
@@ -324,8 +333,8 @@ def summary_section(run: FitResult, plans_path: Path | None) -> tuple[Section, t
                 Paragraph(provenance(run.manifest) + " " + method_line(run.manifest)))
     dominated = prior_dominated(run)
     if dominated:
-        section.add(Paragraph("The prior, more than the data, sets these estimates: "
-                              + ", ".join(words(n) for n in dominated) + " (appendix, “Sensitivity to the priors”)."))
+        section.add(Paragraph("The prior noticeably moves these estimates: " + ", ".join(words(n) for n in dominated)
+                              + " (appendix, “Sensitivity to the priors”)." + few_cohorts_words(run)))
     return section, (table, by_week, missing, recommendation)
 
 
@@ -351,7 +360,7 @@ def caveats(run: FitResult, question: str, extra: list[str] = ()) -> Callout | N
     dominated = [n for n in prior_dominated(run)
                  if getattr(ESTIMANDS.get(n), "question", None) == question]
     if dominated:
-        items.append("the prior, more than the data, sets " + ", ".join(words(n) for n in dominated))
+        items.append("the prior noticeably moves " + ", ".join(words(n) for n in dominated))
     if not items:
         return None
     return Callout("Caveats", "", "warn", [item[0].upper() + item[1:] + ("" if item.endswith(".") else ".")

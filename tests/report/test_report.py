@@ -118,8 +118,10 @@ def test_prior_dominated_estimands_are_named_in_the_main_text(built, tmp_path):
                   "diagnosis": ["prior-data conflict or weak likelihood", "-"],
                   "prior_dominated": [True, False]}).to_csv(run / "sensitivity.csv", index=False)
     md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
-    assert "sets these estimates: mandatory minus optional rating" in section_of(md, "What to do next cohort")
-    assert "The prior, more than the data, sets mandatory minus optional rating" in section_of(md, QUESTIONS[0])
+    first = section_of(md, "What to do next cohort")
+    assert "The prior noticeably moves these estimates: mandatory minus optional rating" in first
+    assert "With 3 cohorts, how much a new cohort can differ from them is set mostly by the prior" in first
+    assert "The prior noticeably moves mandatory minus optional rating" in section_of(md, QUESTIONS[0])
     assert "Power-scaling sensitivity" in section_of(md, "Sensitivity to the priors")
 
 
