@@ -177,14 +177,15 @@ def tipping_point(row) -> str:
     end brings that end to zero.
     """
     mean, low, high, scale = float(row["mean"]), float(row["hdi_low"]), float(row["hdi_high"]), row["scale"]
+    digits = 0 if "percentage" in str(scale) else 2  # whole percentage points; rating points to 0.01
     if low <= 0 <= high:
-        return (f"tipping point: the interval already includes zero; a cohort difference of {abs(mean):.2f} "
+        return (f"tipping point: the interval already includes zero; a cohort difference of {abs(mean):.{digits}f} "
                 f"{scale} would cancel the estimate")
     nearer = min(abs(low), abs(high))
     side = "lower" if mean < 0 else "higher"
     return (f"tipping point: if the mandatory cohorts' {side} values came from the cohorts rather than the "
-            f"policy, a cohort difference of {nearer:.2f} {scale} would bring the interval to zero and one "
-            f"of {abs(mean):.2f} would cancel the estimate")
+            f"policy, a cohort difference of {nearer:.{digits}f} {scale} would bring the interval to zero and one "
+            f"of {abs(mean):.{digits}f} would cancel the estimate")
 
 
 def add_notes(effects: pd.DataFrame, ident: dict) -> pd.DataFrame:

@@ -355,8 +355,8 @@ def caveats(run: FitResult, question: str, extra: list[str] = ()) -> Callout | N
         # notes are '; '-joined clauses and several estimands share one (e.g. a confounded volume)
         fresh = [c for c in note.split("; ") if c and c.lower() not in said]
         said |= {c.lower() for c in fresh}
-        if fresh:
-            items.append("; ".join(fresh))
+        for bullet in labelled_bullets(fresh):
+            items.append(bullet)
     dominated = [n for n in prior_dominated(run)
                  if getattr(ESTIMANDS.get(n), "question", None) == question]
     if dominated:
@@ -365,6 +365,21 @@ def caveats(run: FitResult, question: str, extra: list[str] = ()) -> Callout | N
         return None
     return Callout("Caveats", "", "warn", [item[0].upper() + item[1:] + ("" if item.endswith(".") else ".")
                                            for item in items])
+
+
+_LABEL = re.compile(r"^[a-z][a-z ]*: ")  # "tipping point: ...", "unobserved selection: ...", "censored: ..."
+
+
+def labelled_bullets(clauses: list[str]) -> list[str]:
+    """Clauses grouped into bullets: a clause that opens with a label ('tipping point: …') starts a new
+    bullet, any other continues the one before (one note's clauses about one thing stay together)."""
+    bullets: list[list[str]] = []
+    for clause in clauses:
+        if not bullets or _LABEL.match(clause):
+            bullets.append([clause])
+        else:
+            bullets[-1].append(clause)
+    return ["; ".join(b) for b in bullets]
 
 
 def _observed(run: FitResult, name: str) -> pd.DataFrame | None:

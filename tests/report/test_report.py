@@ -305,3 +305,13 @@ def test_the_gap_is_split_into_the_policy_and_the_sessions_sat_through(built, tm
     assert "Which sessions people sit through: -0.31 points (90% HDI -0.39 to -0.23)" in policy
     assert "mandatory core of sessions relevant to every stream" in policy
     assert "Why mandatory sessions rate lower" not in section_of(built.md, QUESTIONS[0])  # no topics: no split
+
+
+def test_caveat_bullets_start_at_labelled_clauses():
+    from mats_eval.report.build import labelled_bullets
+
+    clauses = ["weakly identified: policy changes between cohorts", "the contrast rests on kinds",
+               "tipping point: 0.3 points", "unobserved selection: 0.3 points", "in 24% of draws the optimum"]
+    assert labelled_bullets(clauses) == ["weakly identified: policy changes between cohorts; the contrast rests on kinds",
+                                         "tipping point: 0.3 points",
+                                         "unobserved selection: 0.3 points; in 24% of draws the optimum"]
