@@ -283,6 +283,7 @@ SENSITIVITY_TARGETS = {
                         ("rating_cohort_sd", "rating_cohort_sd", 1), ("retro_cohort_sd", "retro_cohort_sd", 1),
                         ("attendance_cohort_sd", "attendance_cohort_sd", 1)),
 }
+UNRELIABLE_NOTE = "Pareto k > 0.7: reweighting unreliable; refit with this prior to be sure"
 SENSITIVITY_COLUMNS = ["estimand", "prior", "scale_factor", "mean", "sd", "hdi_low", "hdi_high", "prob_positive",
                        "pareto_k", "reliable", "note"]
 
@@ -300,6 +301,16 @@ def _scaled(entry, factor: float):
     else:
         return None
     return dist, params
+
+
+def scaled_priors(priors: dict, label: str, factor: float) -> dict:
+    """{prior name: entry} of the priors SENSITIVITY_TARGETS[label] names (those in `priors`), each with
+    its scale multiplied by factor**power: the alternative prior a prior_sensitivity.csv row stands for."""
+    out = {}
+    for key, _, power in SENSITIVITY_TARGETS[label]:
+        if key in priors and (new := _scaled(priors[key], factor**power)) is not None:
+            out[key] = new
+    return out
 
 
 def _weighted_row(name: str, label: str, factor: float, draws: np.ndarray, log_ratio: np.ndarray | None,
@@ -328,7 +339,17 @@ def _weighted_row(name: str, label: str, factor: float, draws: np.ndarray, log_r
     reliable = bool(log_ratio is None or k <= 0.7)
     return {"estimand": name, "prior": label, "scale_factor": factor, "mean": mean, "sd": sd, "hdi_low": low,
             "hdi_high": high, "prob_positive": float(weights @ (draws > 0)), "pareto_k": k, "reliable": reliable,
-            "note": "" if reliable else "Pareto k > 0.7: reweighting unreliable; refit with this prior to be sure"}
+            "note": "" if reliable else UNRELIABLE_NOTE}
+
+
+def row_label(label: str, factor: float, names: str) -> str:
+    """'cohort sd prior sd x0.5 (rating_cohort_sd, …)': a row's `prior` column; parsed back by `label_of`."""
+    return f"{label} sd x{factor:g} ({names})"
+
+
+def label_of(prior_column: str) -> str:
+    """The SENSITIVITY_TARGETS key of a row's `prior` column (row_label's inverse, up to the factor)."""
+    return next(label for label in SENSITIVITY_TARGETS if prior_column.startswith(f"{label} sd x"))
 
 
 def prior_sensitivity(idata, design, priors: dict, estimands=tuple(POLICY_ESTIMANDS),
@@ -369,8 +390,8 @@ def prior_sensitivity(idata, design, priors: dict, estimands=tuple(POLICY_ESTIMA
                     theta = np.asarray(params[par], dtype=float).reshape(len(x)) ** power
                     log_ratio += prior_logpdf(*new, theta) - prior_logpdf(*priors[key], theta)
                 names = ", ".join(par for _, par, _ in present)
-                rows.append(_weighted_row(name, f"{label} sd x{factor:g} ({names})", factor, x, log_ratio))
+                rows.append(_weighted_row(name, row_label(label, factor, names), factor, x, log_ratio))
     return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
 
 
-__all__ += ["prior_sensitivity", "SENSITIVITY_FACTORS"]
+__all__ += ["prior_sensitivity", "SENSITIVITY_FACTORS", "scaled_priors", "label_of", "UNRELIABLE_NOTE"]
