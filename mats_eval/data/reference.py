@@ -24,7 +24,8 @@ class Reference:
     relevant_share: with session topics, the share π of (scholar, session) pairs of a
     cohort in which a session of the reference kind is relevant to the scholar
     (`relevant_share`): the mix of relevant and other sessions a new cohort's estimands
-    average over (None without topics).
+    average over (None without topics); relevant_shares: (kind, π) for every kind (a
+    curriculum's discussion groups may concern everyone while seminars each concern a stream).
     """
 
     kind: str
@@ -37,10 +38,16 @@ class Reference:
     element: str | None = None
     observed_volumes: tuple[tuple[str, float, int], ...] = ()
     relevant_share: float | None = None
+    relevant_shares: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         # read back from JSON the triples are lists: keep them tuples (hashable, comparable)
         object.__setattr__(self, "observed_volumes", tuple(tuple(t) for t in self.observed_volumes))
+        object.__setattr__(self, "relevant_shares", tuple(tuple(t) for t in self.relevant_shares))
+
+    def relevant_share_of(self, kind: str) -> float | None:
+        """π of sessions of `kind` (relevant_shares), the reference kind's π for a kind the data lack."""
+        return dict(self.relevant_shares).get(kind, self.relevant_share)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +110,8 @@ def reference_from(data) -> Reference:
         element = _mode(retro["element"])
     return Reference(
         relevant_share=relevant_share(data, str(kind)) if data.has_topics else None,
+        relevant_shares=tuple((str(k), relevant_share(data, str(k))) for k in sorted(sessions["kind"].unique()))
+        if data.has_topics else (),
         kind=str(kind),
         volume=volume,
         n_weeks=n_weeks,

@@ -58,11 +58,12 @@ def relevance_model(design: Design, priors: dict | None = None, retro: bool | No
 
 
 def relevance_canonical(post, p: dict, ref, kind: str) -> dict:
-    """The data's relevant share π, which the kernels mix relevance with (a constant over draws)."""
-    if ref.relevant_share is None:
+    """The data's relevant share π of sessions of `kind`, which the kernels mix relevance with (a
+    constant over draws)."""
+    share = ref.relevant_share_of(kind)
+    if share is None:
         return {}
-    draws = len(p["attendance_intercept"])
-    return {"relevant_share": np.full(draws, float(ref.relevant_share))}
+    return {"relevant_share": np.full(len(p["attendance_intercept"]), float(share))}
 
 
 RELEVANCE_SPEC = ModelSpec(

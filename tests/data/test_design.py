@@ -121,6 +121,10 @@ def test_relevance_of_each_observation():
 
     assert d.reference.kind == "seminar" and d.reference.relevant_share == pytest.approx(4 / 5)
     assert relevant_share(with_topics()) == pytest.approx(5 / 7)
+    # per kind: the workshop s3 (evals) is relevant to x2 only
+    assert dict(d.reference.relevant_shares) == pytest.approx({"seminar": 4 / 5, "workshop": 1 / 2})
+    assert d.reference.relevant_share_of("workshop") == pytest.approx(1 / 2)
+    assert d.reference.relevant_share_of("social") == pytest.approx(4 / 5)  # a kind the data lack
 
 
 def test_no_topics_no_relevance():
