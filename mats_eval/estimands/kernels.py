@@ -218,6 +218,22 @@ def mandatory_minus_optional_rating(p: dict, ref: Reference) -> np.ndarray:
     return expected_session_rating(p, *args, mandatory=1.0) - expected_session_rating(p, *args, mandatory=0.0)
 
 
+@over_relevance
+def _rating_with_cohort_shift(p: dict, ref: Reference, shift) -> np.ndarray:
+    """E[rating] of an optional session of the reference kind (middle week, reference load) in a cohort
+    whose effect is `shift` (in units of rating_cohort_sd), the other group effects integrated out."""
+    other = np.sqrt(np.maximum(rating_latent_sd(p) ** 2 - p["rating_cohort_sd"] ** 2, 0.0))
+    eta = (p["rating_kind_ref"] + p["rating_volume"] * ref.volume + p["rating_week"] * (ref.rating_week - 1)
+           + shift * p["rating_cohort_sd"])
+    return population_expected_rating(eta, other, p["rating_cutpoints_ref"], ref.session_scale[0])
+
+
+def cohort_spread_rating_points(p: dict, ref: Reference) -> np.ndarray:
+    """cohort_sd_rating in the unit a lead reads: E[rating | cohort effect +σ_b] − E[rating | −σ_b] (points),
+    an optional session of the reference kind; a cohort 1 sd above the typical one against 1 sd below."""
+    return _rating_with_cohort_shift(p, ref, 1.0) - _rating_with_cohort_shift(p, ref, -1.0)
+
+
 def mandatory_minus_optional_rating_at_equal_relevance(p: dict, ref: Reference) -> np.ndarray:
     """The policy's own effect: the rating contrast for sessions equally relevant to the scholar (the
     mix π of both), = mandatory_minus_optional_rating of a model with relevance terms (points)."""
@@ -267,7 +283,7 @@ def mandatory_minus_optional_retro(p: dict, ref: Reference) -> np.ndarray:
 
 # Scholar trait z (outer, 12 nodes) and the remaining group effects (inner, 8 nodes): U(V) within
 # 2e-8 of 60×60 nodes at mats-history's truth and 5e-5 at scholar sds 2.5/1.5, cohort sds 1, ρ 0.9,
-# at 1/37 of the cost (2000 draws × 25 volumes × 10 weeks take ~7 s).
+# at 1/37 of the cost.
 _SCHOLAR_NODES, _SCHOLAR_WEIGHTS = np.polynomial.hermite_e.hermegauss(12)
 _SCHOLAR_WEIGHTS = _SCHOLAR_WEIGHTS / np.sqrt(2 * np.pi)
 _INNER_NODES, _INNER_WEIGHTS = np.polynomial.hermite_e.hermegauss(8)
@@ -296,30 +312,89 @@ def attended_session_moments(p: dict, ref: Reference, week, volume, mandatory=0.
     G(z) = E[g(Y) | η = μ_r + σ_r ρ z + √(σ_r²(1−ρ²) + s_r²) ε′]: s_a the other attendance sds
     (cohort, session, cohort slope), s_r the other rating sds (cohort, speaker, session); ρ = 0 without
     scholar_corr (models that do not estimate it).
+
+    `week` and `volume` may be arrays that broadcast together (a column of weeks and a row of
+    volumes give every point of that grid at once): each moment is then (draws, *their shape).
+    Draws are taken a block at a time so that memory stays bounded whatever the number of points.
     """
     draws = np.size(p["attendance_intercept"])
-    as_draws = lambda x: np.broadcast_to(np.asarray(x, dtype=float), (draws,))[:, None]  # noqa: E731
-    z = _SCHOLAR_NODES[None, :]
-    sd_u = as_draws(p["attendance_scholar_sd"])
-    other_a = np.sqrt(np.maximum(attendance_logit_sd(p, week, mandatory) ** 2 - p["attendance_scholar_sd"] ** 2, 0))
-    kept = mandatory + (1 - mandatory) * attendance_kept(p, week)
-    logit = (as_draws(attendance_logit_mean(p, week, volume, mandatory)) + sd_u * z)[..., None] \
-        + as_draws(other_a)[..., None] * _INNER_NODES  # (draws, scholar nodes, inner nodes)
-    attend = (expit(logit) * _INNER_WEIGHTS).sum(-1) * as_draws(kept)  # A(z)
+    points = np.broadcast_shapes(np.shape(week), np.shape(volume))
+    per_block = max(1, _BLOCK_VALUES // (int(np.prod(points)) * _VALUES_PER_POINT))
+    blocks = [_session_moments(_draw_block(p, draws, slice(start, start + per_block)), ref, week, volume,
+                               mandatory, worthless_below) for start in range(0, draws, per_block)]
+    return {key: np.concatenate([block[key] for block in blocks]) for key in blocks[0]}
 
-    rho = as_draws(p.get("scholar_corr", 0.0))
-    sd_r = as_draws(p["rating_scholar_sd"])
-    other_r = np.sqrt(as_draws(rating_latent_sd(p)) ** 2 - sd_r ** 2 * rho ** 2)
-    eta = as_draws(p["rating_kind_ref"] + p["rating_mandatory"] * mandatory + p["rating_volume"] * volume
-                   + p["rating_week"] * (week - 1)) + sd_r * rho * z
-    cuts = np.broadcast_to(np.asarray(p["rating_cutpoints_ref"], dtype=float), (draws, len(rating_worth(ref.session_scale)) - 1))
-    latent = eta[..., None] + other_r[..., None] * _INNER_NODES  # (draws, scholar nodes, inner nodes)
-    # P(Y > j | z) = E_ε′[logit⁻¹(η − c_j)]: (draws, nodes, K−1)
-    exceed = np.einsum("dnik,i->dnk", expit(latent[..., None] - cuts[:, None, None, :]), _INNER_WEIGHTS)
-    lo, _ = ref.session_scale
+
+# Values per draw and point of the rating part's largest array (scholar × inner nodes × cutpoints, on a
+# 10-point scale), and how many of them a block of draws may hold (8 MB): enough to keep NumPy's
+# per-call overhead small, few enough to stay in memory at any number of points
+_VALUES_PER_POINT = len(_SCHOLAR_NODES) * len(_INNER_NODES) * 9
+_BLOCK_VALUES = 2 ** 20
+
+
+def _draw_block(p: dict, draws: int, block: slice) -> dict:
+    """The draws `block` of every parameter that has a leading draw axis (scalars kept as they are)."""
+    return {name: np.asarray(v)[block] if np.ndim(v) and np.shape(v)[0] == draws else v for name, v in p.items()}
+
+
+def _session_moments(p: dict, ref: Reference, week, volume, mandatory, worthless_below) -> dict[str, np.ndarray]:
+    """attended_session_moments for one block of draws, every point of (week, volume) at once.
+
+    Arrays are (draws, *points, scholar nodes[, inner nodes × cutpoints]); every per-draw parameter is
+    laid out as (draws, 1, …, 1) so that the population kernels broadcast it against the points.
+    """
+    week, volume = np.asarray(week, dtype=float), np.asarray(volume, dtype=float)
+    draws = np.size(p["attendance_intercept"])
+    ndim = len(np.broadcast_shapes(week.shape, volume.shape))
+    q = {name: np.broadcast_to(np.asarray(v, dtype=float), (draws,)).reshape((draws,) + (1,) * ndim)
+         for name, v in p.items() if np.shape(v) in ((), (draws,))}
+    nodes = lambda x: x[..., None, None]  # noqa: E731  (…) -> (…, 1, 1): room for two node axes
+
+    # A(z) = E_ε[logit⁻¹(μ_a + σ_u z + s_a ε)]·kept, μ_a split into its volume term and the rest
+    sd_u = q["attendance_scholar_sd"]
+    other_a = np.sqrt(np.maximum(attendance_logit_sd(q, week, mandatory) ** 2 - sd_u ** 2, 0))
+    kept = mandatory + (1 - mandatory) * attendance_kept(q, week)
+    attend_terms = (nodes(attendance_logit_mean(q, week, 0.0, mandatory)) + nodes(sd_u) * _SCHOLAR_NODES[:, None]
+                    + nodes(other_a) * _INNER_NODES)  # (draws, *points, scholar, inner)
+    attend = kept[..., None] * _expected_logistic(nodes(q["attendance_volume"] * volume), attend_terms,
+                                                  _INNER_WEIGHTS)  # (draws, *points, scholar)
+
+    # G(z) = Σ_j step_j·P(Y > j | z) and Σ_j P(Y > j | z), P(Y > j | z) = E_ε′[logit⁻¹(η − c_j)]
+    rho = q.get("scholar_corr", np.zeros_like(sd_u))
+    sd_r = q["rating_scholar_sd"]
+    other_r = np.sqrt(rating_latent_sd(q) ** 2 - sd_r ** 2 * rho ** 2)
+    n_cuts = len(rating_worth(ref.session_scale)) - 1
+    cuts = np.broadcast_to(np.asarray(p["rating_cutpoints_ref"], dtype=float), (draws, n_cuts))
+    cuts = cuts.reshape((draws,) + (1,) * ndim + (1, 1, n_cuts))
+    level = q["rating_kind_ref"] + q["rating_mandatory"] * mandatory
+    rating_terms = (nodes(level) + nodes(sd_r * rho) * _SCHOLAR_NODES[:, None] + nodes(other_r) * _INNER_NODES)
+    rating_terms = (rating_terms[..., None] - cuts).reshape(rating_terms.shape[:-1] + (-1,))  # (…, scholar, inner·cut)
     step = np.diff(rating_worth(ref.session_scale, worthless_below))  # worth(Y) = Σ_j step_j · 1[Y > j]
-    weigh = lambda g: (attend * g * _SCHOLAR_WEIGHTS).sum(-1)  # noqa: E731  E_z[A(z)·G(z)]
-    return {"attend": weigh(1.0), "worth": weigh(exceed @ step), "rating": weigh(lo + exceed.sum(-1))}
+    weights = np.stack([np.outer(_INNER_WEIGHTS, step).ravel(), np.repeat(_INNER_WEIGHTS, n_cuts)], axis=1)
+    shift = q["rating_volume"] * volume + q["rating_week"] * (week - 1)
+    worth, exceed = np.moveaxis(_expected_logistic(nodes(shift), rating_terms, weights), -1, 0)
+
+    lo, _ = ref.session_scale
+    return {"attend": attend @ _SCHOLAR_WEIGHTS, "worth": (attend * worth) @ _SCHOLAR_WEIGHTS,
+            "rating": (attend * (lo + exceed)) @ _SCHOLAR_WEIGHTS}
+
+
+# e^{±x} stays finite for |x| below this (and logit⁻¹ is 0 or 1 to 1e-130 beyond it)
+_EXP_SAFE = 300.0
+
+
+def _expected_logistic(shift, terms, weights) -> np.ndarray:
+    """Σ_j weights[j]·logit⁻¹(shift + terms[…, j]) over the last axis of `terms` (weights (J,) or (J, C)).
+
+    logit⁻¹(s + t) = 1 / (1 + e^{−s}·e^{−t}): exponentials of the shift (one per point) and of the
+    terms (one per node) replace one per point and node, the dearest step of the decision kernel.
+    """
+    shift, terms = np.asarray(shift, dtype=float), np.asarray(terms, dtype=float)
+    if max(np.abs(shift).max(initial=0), np.abs(terms).max(initial=0)) >= _EXP_SAFE:
+        return expit(shift + terms) @ weights  # the product would overflow: the plain form
+    odds = np.exp(-shift) * np.exp(-terms)
+    odds += 1.0
+    return np.reciprocal(odds, out=odds) @ weights
 
 
 def net_session_value(moments: Mapping, value: float, cost: float) -> np.ndarray:
@@ -332,15 +407,12 @@ def valued_attendance_curve(p: dict, ref: Reference, grid=None, value: float = V
     """U(V) = V · mean_w E[a·(value·worth(Y) − cost)]: research hours a scholar nets per week from V
     one-hour optional sessions of the reference kind a week, evenly spread (the plan comparison's
     utility of that plan, divided by its weeks). Returns (draws, len(grid)); grid default ref.volume_grid.
+    Every (week, V) point in one evaluation of the kernel: weeks a column, volumes a row.
     """
     grid = np.asarray(ref.volume_grid if grid is None else grid, dtype=float)
-    curve = np.zeros((np.size(p["attendance_intercept"]), len(grid)))
-    for j, volume in enumerate(grid):
-        for week in range(1, ref.n_weeks + 1):
-            moments = attended_session_moments(p, ref, float(week), volume, 0.0, worthless_below)
-            curve[:, j] += net_session_value(moments, value, cost)
-        curve[:, j] *= volume / ref.n_weeks
-    return curve
+    weeks = np.arange(1, ref.n_weeks + 1, dtype=float)[:, None]
+    moments = attended_session_moments(p, ref, weeks, grid[None, :], 0.0, worthless_below)  # (draws, weeks, V)
+    return grid * net_session_value(moments, value, cost).mean(axis=1)
 
 
 def thinned(p: dict, max_draws: int) -> dict:

@@ -90,3 +90,45 @@ def test_reference_keeps_observed_volumes_through_json():
     back = k.Reference(**{n: tuple(v) if isinstance(v, list) else v
                           for n, v in json.loads(json.dumps(REF.to_dict())).items()})
     assert back == REF and back.cohorts_at(2.0) == "A (3 weeks)"
+
+
+def _per_point_curve(p: dict, ref, grid) -> np.ndarray:
+    """U(V) the long way: the kernel at one (week, V) at a time, V·mean over weeks."""
+    curve = np.zeros((len(p["attendance_intercept"]), len(grid)))
+    for j, volume in enumerate(grid):
+        for week in range(1, ref.n_weeks + 1):
+            curve[:, j] += k.net_session_value(k.attended_session_moments(p, ref, float(week), volume), 1.0, 0.2)
+        curve[:, j] *= volume / ref.n_weeks
+    return curve
+
+
+def random_draws(n: int, seed: int, **extra) -> dict:
+    """n draws scattered ±20% around mats-history's truth, ρ across (−0.5, 0.8), and `extra` terms."""
+    rng = np.random.default_rng(seed)
+    p = {name: np.asarray(v, dtype=float) * (1 + 0.2 * rng.standard_normal((n,) + np.shape(v)[1:]))
+         for name, v in (truth() | extra).items()}
+    p["rating_cutpoints_ref"] = np.sort(p["rating_cutpoints_ref"], axis=1)
+    p["scholar_corr"] = rng.uniform(-0.5, 0.8, n)
+    return p
+
+
+@pytest.mark.parametrize("extra", [{}, {"relevant_share": 0.4},
+                                   {"relevant_share": 0.6, "attendance_floor_fraction": 0.3,
+                                    "attendance_decay_rate": 0.2, "attendance_decay_rate_cohort_sd": 0.3}],
+                         ids=["no relevance", "relevance", "relevance and decay"])
+def test_curve_over_all_points_at_once_equals_the_point_by_point_kernel(extra, monkeypatch):
+    """Weeks as a column and volumes as a row give U(V) in one evaluation, equal to the kernel at one
+    point at a time (relevance mixed or not, linear or decaying attendance), in blocks of any size."""
+    p = random_draws(7, seed=len(extra), **extra)
+    monkeypatch.setattr(k, "_BLOCK_VALUES", 3 * 16 * 6 * k._VALUES_PER_POINT)  # blocks of 3 draws: 3 + 3 + 1
+    assert k.has_relevance(p) == bool(extra)
+    grid = np.arange(0.5, 8.01, 0.5)
+    together = k.valued_attendance_curve(p, REF, grid, value=1.0, cost=0.2)
+    assert together.shape == (7, len(grid))
+    np.testing.assert_allclose(together, _per_point_curve(p, REF, grid), rtol=0, atol=1e-12)
+    # and a grid of points keeps its shape, each point the scalar call's value
+    moments = k.attended_session_moments(p, REF, np.array([[1.0], [4.0]]), np.array([[2.0, 5.5]]), 1.0, 6)
+    assert moments["worth"].shape == (7, 2, 2)
+    single = k.attended_session_moments(p, REF, 4.0, 5.5, 1.0, 6)
+    for key, values in single.items():
+        np.testing.assert_allclose(moments[key][:, 1, 1], values, rtol=0, atol=1e-12)
