@@ -3,6 +3,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PYTENSOR_FLAGS="${PYTENSOR_FLAGS:-base_compiledir=$ROOT/.cache/pytensor}"
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$ROOT/.cache/numba}"
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$ROOT/.cache/jax}"
+# a size limit makes JAX lock its cache, so concurrent fits share it safely (studies/runner.py)
+export JAX_COMPILATION_CACHE_MAX_SIZE="${JAX_COMPILATION_CACHE_MAX_SIZE:-2147483648}"
 export MPLCONFIGDIR="${MPLCONFIGDIR:-$ROOT/.cache/matplotlib}"
 export MPLBACKEND="${MPLBACKEND:-Agg}"
 mkdir -p "$ROOT/.cache"

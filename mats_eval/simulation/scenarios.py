@@ -36,7 +36,8 @@ rates the session with probability `obs_rating_response`; a scholar answers the
 retrospective with probability `obs_retro_response` and rates every element her
 cohort offered. An element's retro policy is the majority policy of its
 sessions in that cohort (a tie counts as mandatory: it was required half the
-time).
+time). A `ratings_only` scenario records nothing but the ratings: attendance.csv
+holds one attended row per rated pair and there is no retrospective.
 
 `simulate(scenario, seed)` returns tables, parameters and truth;
 `write_scenario(...)` writes the folder plus truth.json atomically.
@@ -115,6 +116,8 @@ class Scenario:
     params: dict
     pinned: dict = field(default_factory=dict)
     general_share: float | None = None  # with topics: the share of sessions on 'general'; None: no topics
+    n_speakers: int = N_SPEAKERS  # size of the shared speaker pool
+    ratings_only: bool = False  # record only ratings: attendance rows for the rated pairs, no retrospective
 
 
 @dataclass
@@ -404,6 +407,42 @@ def _relevance_penalty(rng: np.random.Generator) -> Scenario:
     return _relevance(rng, rating_mandatory=-0.5)
 
 
+# Real-world size (issue 19): about 3,000 scholars, 1,100 speakers and 75,000 ratings, and nothing
+# recorded but the ratings. 40 cohorts of 75 scholars, each with ~85 talks in 10 weeks by speakers
+# drawn from a pool of 1,200 (so ~1,130 of them speak at least once, most two to four times).
+LARGE_COHORTS = 40
+LARGE_SCHOLARS_PER_COHORT = 75
+LARGE_SPEAKER_POOL = 1200
+# who rates: an attendee answers the feedback form a bit under half the time (~75k ratings)
+LARGE_RATING_RESPONSE = 0.43
+
+
+def _large_ratings(rng: np.random.Generator) -> Scenario:
+    """Ratings-only data at real-world size: many cohorts and speakers, no attendance records.
+
+    Each cohort: 5–10 seminars a week with a speaker (policy alternating week by week, which
+    week starts mandatory varying by cohort), 0–2 optional workshops with a speaker, a weekly
+    discussion group, an occasional social. Only ratings are recorded (`ratings_only`):
+    attendance.csv holds one attended row per rated pair, so every attendance parameter is
+    unidentified and the ratings model is the one to fit.
+    """
+    n_weeks = 10
+    cohorts = tuple(
+        CohortPlan(
+            f"Cohort {j:02d}", f"L{j:02d}", LARGE_SCHOLARS_PER_COHORT, n_weeks, retro_scale=None,
+            programme=(
+                programme("seminar", _varied_counts(rng, n_weeks, 5, 10), alternating(n_weeks, first), 1.0, True),
+                programme("workshop", _varied_counts(rng, n_weeks, 0, 2), "optional", 2.0, True),
+                programme("discussion_group", constant(n_weeks, 1), alternating(n_weeks, first), 1.5),
+                programme("social", _varied_counts(rng, n_weeks, 0, 1), "optional", 2.0),
+            ),
+        )
+        for j, first in zip(range(1, LARGE_COHORTS + 1), ("mandatory", "optional") * LARGE_COHORTS)
+    )
+    params = {**BASE_PARAMS, "obs_rating_response": LARGE_RATING_RESPONSE}
+    return Scenario(cohorts, params, n_speakers=LARGE_SPEAKER_POOL, ratings_only=True)
+
+
 SCENARIOS: dict[str, Callable[[np.random.Generator], Scenario]] = {
     "mats-history": _mats_history,
     "null": _null,
@@ -412,6 +451,7 @@ SCENARIOS: dict[str, Callable[[np.random.Generator], Scenario]] = {
     "confounded": _confounded,
     "relevance": _relevance,
     "relevance-penalty": _relevance_penalty,
+    "large-ratings": _large_ratings,
 }
 
 
@@ -474,7 +514,7 @@ def draw_parameters(scn: Scenario, rng: np.random.Generator) -> dict:
     p["attendance_week_slope_cohort"] = _group_effects(cohorts, p["attendance_week_slope_cohort_sd"], rng)
     p["rating_cohort"] = _group_effects(cohorts, p["rating_cohort_sd"], rng)
     p["retro_cohort"] = _group_effects(cohorts, p["retro_cohort_sd"], rng)
-    p["rating_speaker"] = _group_effects([f"Speaker {j:02d}" for j in range(1, N_SPEAKERS + 1)],
+    p["rating_speaker"] = _group_effects([f"Speaker {j:02d}" for j in range(1, scn.n_speakers + 1)],
                                          p["rating_speaker_sd"], rng)
     for outcome in ("attendance", "rating"):  # last: the draws above stay as they were without relevance
         if f"{outcome}_relevance" in p:
@@ -731,6 +771,9 @@ def simulate(scenario: str, seed: int, scale: float = 1.0) -> SimulatedDataset:
     recorded = pairs[out.random(len(pairs)) >= p["obs_missing_rate"]]
     attendance = recorded[["session_id", "scholar_id", "attended"]].reset_index(drop=True)
     retrospective = draw_retrospective(plans, sessions, scholars, latent, p, out)
+    if scn.ratings_only:  # what a feedback form alone records: who rated what, and the rating
+        attendance = ratings[["session_id", "scholar_id"]].assign(attended=1)
+        retrospective = None
 
     tables = {
         "cohorts": cohorts_table(plans),
@@ -738,8 +781,9 @@ def simulate(scenario: str, seed: int, scale: float = 1.0) -> SimulatedDataset:
         "sessions": sessions,
         "attendance": attendance,
         "ratings": ratings,
-        "retrospective": retrospective,
     }
+    if retrospective is not None:
+        tables["retrospective"] = retrospective
     ref = estimands.reference_from(program_data_from_tables(tables))
     p_json = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.items()}
     return SimulatedDataset(

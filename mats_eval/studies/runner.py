@@ -19,7 +19,21 @@ process (tests, debugging); or on a Dask cluster when `scheduler` is an address
 BLAS/OpenMP (parallelism comes from processes, not threads) and their own
 PyTensor compile directory (worker slot k of the pool reuses it across studies;
 PyTensor locks its compile directory, so a shared one serialises compiles),
-while the Numba cache is shared (it is safe for concurrent readers and writers).
+while the Numba and JAX compile caches are shared (`worker_environment`).
+
+The JAX persistent compilation cache (JAX_COMPILATION_CACHE_DIR, the sampler's
+compiled density) is shared safely only with a size limit: without one (JAX's
+default) `LRUCache.put` writes an entry in place with no lock (jax/_src/lru_cache.py,
+jax 0.12), so a worker can read another's half-written entry, and two workers
+that compiled the same model can interleave their bytes in one file. With
+`jax_compilation_cache_max_size` set, JAX takes a file lock (`<dir>/.lockfile`)
+around every read and write (and evicts least-recently-used entries above the
+limit), so a reader sees a whole entry or none. What is left: a worker killed
+while writing leaves a truncated entry; its zlib checksum fails on every later
+read, which JAX turns into a warning and a recompile, never a wrong executable
+(delete the folder to clear it). The same folder is reused by every later study
+and by `mats-eval fit` from a shell that sourced scripts/env.sh (which sets the
+same limit, so both lock).
 """
 from __future__ import annotations
 
@@ -162,11 +176,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# JAX locks its compilation cache only when the cache has a size limit (module docstring); the
+# entries are 20-300 kB (the models of this package), so 2 GiB holds thousands of compiled densities.
+JAX_CACHE_MAX_BYTES = 2 * 1024**3
+
+
+def jax_cache_environment() -> dict:
+    """JAX_COMPILATION_CACHE_DIR (this process's, else <cache_root>/jax; an empty value turns the
+    cache off) and a size limit JAX_COMPILATION_CACHE_MAX_SIZE, which makes JAX lock the cache."""
+    return {
+        "JAX_COMPILATION_CACHE_DIR": os.environ.get("JAX_COMPILATION_CACHE_DIR", str(cache_root() / "jax")),
+        "JAX_COMPILATION_CACHE_MAX_SIZE": os.environ.get("JAX_COMPILATION_CACHE_MAX_SIZE", str(JAX_CACHE_MAX_BYTES)),
+    }
+
+
 def worker_environment() -> dict:
-    """Environment for worker processes: single-threaded maths libraries and a shared Numba cache."""
+    """Environment for worker processes: single-threaded maths libraries, a shared Numba cache and a
+    shared, locked JAX compilation cache (jax_cache_environment)."""
     env = dict(SINGLE_THREAD_ENV)
-    env.setdefault("NUMBA_CACHE_DIR", os.environ.get("NUMBA_CACHE_DIR", str(cache_root() / "numba")))
-    env.setdefault("MPLBACKEND", "Agg")
+    env["NUMBA_CACHE_DIR"] = os.environ.get("NUMBA_CACHE_DIR", str(cache_root() / "numba"))
+    env.update(jax_cache_environment())
+    env["MPLBACKEND"] = "Agg"
     return env
 
 
