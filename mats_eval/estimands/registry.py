@@ -130,6 +130,11 @@ def _cohort_sd(row: Mapping) -> str:
             f"on the log-odds scale ({interval_words(row, '.2f')}).")
 
 
+def _cohort_spread_points(row: Mapping) -> str:
+    return (f"In rating points: a cohort one sd above the typical one rates an optional session about "
+            f"{row['mean']:.1f} points higher than a cohort one sd below ({interval_words(row, '.1f')}).")
+
+
 def _half_life(row: Mapping) -> str:
     return (f"Optional attendance of a new cohort halves after about {row['mean']:.1f} weeks "
             f"({interval_words(row, '.1f')}).")
@@ -245,6 +250,10 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
              question="volume", interval=EQUAL_TAILED, note=_optimum_note, costly=True),
     Estimand("cohort_sd_rating", "log-odds",
              "spread (sd) of cohort effects on ratings", ("rating_cohort_sd",), k.cohort_sd_rating, _cohort_sd,
+             question="cohorts"),
+    Estimand("cohort_spread_rating_points", "rating points",
+             "cohort_sd_rating in points: expected rating of an optional session in a cohort one sd above the "
+             "typical one minus one sd below", RATING, k.cohort_spread_rating_points, _cohort_spread_points,
              question="cohorts"),
     # draws that never halve sit at the search horizon: equal-tailed limits stay exact while fewer than 5%
     # are censored, where an HDI would bend towards that pile (and a half-life ~ 1/slope is skewed, like V*)

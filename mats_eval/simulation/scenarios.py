@@ -731,8 +731,8 @@ def canonical_parameters(p: dict, ref: estimands.Reference) -> dict:
         canon["retro_cutpoints_ref"] = np.asarray(p["retro_cutpoints"][scale_label(ref.retro_scale)])[None, :]
     else:
         canon.pop("retro_mandatory", None)
-    if ref.relevant_share is not None and "rating_relevance" in canon:
-        canon["relevant_share"] = ref.relevant_share
+    if ref.relevant_share_of(ref.kind) is not None and "rating_relevance" in canon:
+        canon["relevant_share"] = ref.relevant_share_of(ref.kind)
     return canon
 
 

@@ -263,3 +263,16 @@ def test_policy_rows_state_the_tipping_point_of_unobserved_selection():
     assert "rate it 0.20 points higher" in note and "at 0.50 points the estimate would vanish" in note
     assert "already includes zero" in registry.ESTIMANDS["mandatory_minus_optional_rating"].note(draws + 0.4, REF)
     assert "larger still" in registry.ESTIMANDS["mandatory_minus_optional_rating"].note(-draws, REF)
+
+
+def test_cohort_spread_in_points_follows_the_cohort_sd():
+    """0 without cohort spread; about 2σ_b times the slope of E[rating] in η for a small σ_b."""
+    flat = canonical(rating_cohort_sd=0.0)
+    np.testing.assert_allclose(k.cohort_spread_rating_points(flat, REF), 0.0, atol=1e-12)
+    small = canonical(rating_cohort_sd=0.01)
+    eta_shift = canonical(rating_cohort_sd=0.0, rating_kind_ref=0.1 + 0.01)
+    slope = (k.expected_session_rating(eta_shift, REF, REF.rating_week, REF.volume)
+             - k.expected_session_rating(flat, REF, REF.rating_week, REF.volume)) / 0.01
+    np.testing.assert_allclose(k.cohort_spread_rating_points(small, REF), 2 * 0.01 * slope, rtol=1e-3)
+    assert (k.cohort_spread_rating_points(canonical(rating_cohort_sd=0.6), REF)
+            > k.cohort_spread_rating_points(canonical(rating_cohort_sd=0.3), REF)).all()

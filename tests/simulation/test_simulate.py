@@ -22,6 +22,8 @@ CONTRACT_ESTIMANDS = {
     "optimal_sessions_per_week", "cohort_sd_rating",
     # DATA_CONTRACT.md section 6 (defined on every scenario: they come from the attendance parameters)
     "attendance_half_life_weeks", "mandatory_minus_optional_attendance",
+    # the registry's own additions
+    "cohort_spread_rating_points",
 }
 COLUMNS = {
     "cohorts": ["cohort", "n_weeks", "start_date", "session_scale_min", "session_scale_max",
