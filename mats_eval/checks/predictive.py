@@ -402,7 +402,116 @@ def write_checks(tables: dict[str, pd.DataFrame], folder: Path | str) -> Path:
     return folder
 
 
-# --- LOO ------------------------------------------------------------------------------
+# --- LOO: PSIS over every observation at once -------------------------------------------
+#
+# arviz-stats smooths the importance weights of one observation at a time in a Python loop
+# (~1.5 ms each: 20 s for data/example's 14,500 observations). The same computation, step for
+# step (arviz_stats.base.diagnostics: _psislw, _ps_tail, _gpdfit, _gpinv, _loo, _summary), on
+# a block of observations at a time, agrees with it to rounding (tests/checks/test_ppc.py).
+
+# Zhang & Stephens (2009) with the prior of Vehtari et al. (2024): a N(0.5, ·) prior worth
+# PRIOR_K observations on k, and PRIOR_BS scaling the grid of b around the first quartile
+_GPD_PRIOR_K, _GPD_PRIOR_BS = 10, 3
+_PSIS_BLOCK = 1000  # observations smoothed at once (memory: a few (block, draws) arrays)
+
+
+def logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    """log Σ exp(x) along `axis`, shifted by the maximum (scipy's does much more checking, at 5× the cost)."""
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    out = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def tail_length(n_draws: int, r_eff: float) -> int:
+    """M, how many of the largest importance ratios are smoothed: 3√(S/r_eff), or S/5 for S·r_eff ≤ 225."""
+    return int(np.floor(3 * np.sqrt(n_draws / r_eff)) if n_draws * r_eff > 225 else np.floor(n_draws / 5))
+
+
+def generalized_pareto_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k, σ) of a generalized Pareto distribution per row of x (rows sorted ascending, ≥ 0).
+
+    Zhang & Stephens' empirical Bayes: a grid of m = 30 + ⌊√M⌋ values of b = −k/σ weighted by their
+    profile likelihood M·(log(−b/k̂(b)) − k̂(b) − 1), k̂(b) = mean log(1 − b·x); k is then pulled towards
+    0.5 as if by PRIOR_K extra observations: k = (M·k̂ + 5)/(M + 10). k is NaN where the first quartile
+    equals the minimum (no Pareto tail), +∞ where the fit fails.
+    """
+    n = x.shape[1]
+    m = 30 + int(n ** 0.5)
+    first_quartile = x[:, int((n / 4 + 0.5) - 1)]
+    grid = 1 - np.sqrt(m / (np.arange(1, m + 1, dtype=float) - 0.5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = grid / (_GPD_PRIOR_BS * first_quartile[:, None]) + 1 / x[:, -1:]  # (rows, m)
+        k_of_b = np.stack([np.log1p(-b[:, j, None] * x).mean(axis=1) for j in range(m)], axis=1)
+        profile = n * (np.log(-b / k_of_b) - k_of_b - 1)
+        weight = np.exp(profile - logsumexp(profile, axis=1, keepdims=True))
+        weight[weight < 10 * np.finfo(float).eps] = 0.0  # negligible grid points dropped, as arviz does
+        b_post = (b * weight).sum(axis=1) / weight.sum(axis=1)
+        k = np.log1p(-b_post[:, None] * x).mean(axis=1)
+        sigma = -k / b_post
+        k = (n * k + _GPD_PRIOR_K * 0.5) / (n + _GPD_PRIOR_K)
+    k = np.where(np.isnan(k), np.inf, k)
+    no_tail = first_quartile <= x[:, 0]
+    return np.where(no_tail, np.nan, k), np.where(no_tail, np.nan, sigma)
+
+
+def smoothed_log_weights(log_lik: np.ndarray, r_eff: float) -> tuple[np.ndarray, np.ndarray]:
+    """(log weights (rows, S), Pareto k (rows,)) of PSIS for leave-one-out, one row per observation.
+
+    The importance ratios are 1/p(y_i | θ_s); their M largest are replaced by the expected order
+    statistics of the generalized Pareto fitted to them (over the next largest), capped at the
+    largest ratio, and the weights normalised. Raises ValueError when M < 5 or a tail is flat.
+    """
+    rows, n_draws = log_lik.shape
+    tail = tail_length(n_draws, r_eff)
+    if tail < 5:
+        raise ValueError("n_draws_tail must be at least 5")
+    log_ratio = -log_lik - (-log_lik).max(axis=1, keepdims=True)
+    order = np.argsort(log_ratio, axis=1)
+    ordered = np.take_along_axis(log_ratio, order, axis=1)
+    top, cutoff = ordered[:, n_draws - tail:], ordered[:, n_draws - tail - 1]
+    if np.any(np.abs(top[:, -1] - top[:, 0]) < np.finfo(float).tiny):
+        raise ValueError("All tail values are the same")
+    k, sigma = generalized_pareto_fit(np.exp(top) - np.exp(cutoff)[:, None])
+    # expected order statistics: the GPD quantiles at (j − ½)/M over the cutoff, back on the log scale
+    probs = np.arange(0.5, tail) / tail
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kk, ss = k[:, None], sigma[:, None]
+        spread = np.where(kk == 0, -np.log1p(-probs), np.expm1(-kk * np.log1p(-probs)) / kk)
+        quantiles = np.where(ss > 0, np.exp(cutoff)[:, None] + ss * spread, np.nan)
+        smoothed = np.log(quantiles)
+    smoothed = np.where(smoothed > top[:, -1:], top[:, -1:], smoothed)
+    smooth = np.isfinite(k)
+    np.put_along_axis(ordered, np.broadcast_to(np.arange(n_draws - tail, n_draws), (rows, tail)),
+                      np.where(smooth[:, None], smoothed, top), axis=1)
+    log_ratio = np.empty_like(ordered)
+    np.put_along_axis(log_ratio, order, ordered, axis=1)
+    return log_ratio - logsumexp(log_ratio, axis=1, keepdims=True), k
+
+
+def psis_loo(log_lik: np.ndarray, r_eff: float = 1.0) -> dict[str, np.ndarray | float]:
+    """PSIS-LOO of a (draws, observations) pointwise log-likelihood (Vehtari, Gelman & Gabry 2017):
+
+        elpd_i = log Σ_s w_is·p(y_i | θ_s),   p_loo_i = log((1/S)·Σ_s p(y_i | θ_s)) − elpd_i
+
+    with w_is the Pareto-smoothed weights (`smoothed_log_weights`); returns elpd_i, pareto_k, p_loo_i
+    per observation and their totals elpd (with se = √(n·var(elpd_i))) and p_loo.
+    """
+    log_lik = np.asarray(log_lik, dtype=float)
+    n_draws, n_obs = log_lik.shape
+    elpd_i, pareto_k, p_loo_i = (np.empty(n_obs) for _ in range(3))
+    for start in range(0, n_obs, _PSIS_BLOCK):
+        block = slice(start, start + _PSIS_BLOCK)
+        rows = log_lik[:, block].T
+        log_weights, pareto_k[block] = smoothed_log_weights(rows, r_eff)
+        elpd_i[block] = logsumexp(log_weights + rows, axis=1)
+        p_loo_i[block] = logsumexp(rows, axis=1) - np.log(n_draws) - elpd_i[block]
+    se = float(np.sqrt(n_obs * np.var(elpd_i, ddof=1))) if n_obs > 1 else 0.0
+    return {"elpd_i": elpd_i, "pareto_k": pareto_k, "p_loo_i": p_loo_i, "elpd": float(elpd_i.sum()), "se": se,
+            "p_loo": float(p_loo_i.sum()), "n_samples": n_draws, "n_obs": n_obs,
+            "good_k": min(1 - 1 / np.log10(n_draws), PARETO_K_GOOD) if n_draws > 1 else PARETO_K_GOOD}
+
+
 
 
 def n_observations(model: pm.Model) -> int:
@@ -428,41 +537,45 @@ def loo_draws(model: pm.Model, idata, max_draws: int = LOO_DRAWS, max_values: in
     return draws_within(post.sizes["chain"] * post.sizes["draw"], n_observations(model), max_draws, max_values)
 
 
+def relative_efficiency(posterior) -> float:
+    """r_eff = mean ESS / draws over the population-level parameters of `posterior` (a Dataset): arviz-stats'
+    rule, without the thousands of per-scholar effects that would cost seconds; 1 for a single chain."""
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    if posterior.sizes["chain"] == 1:
+        return 1.0
+    population = [name for name, da in posterior.data_vars.items()
+                  if not name.endswith("_z") and not (_PER_UNIT_DIMS & set(da.dims))]
+    ess = azs.ess(posterior[population], method="mean")
+    return float(np.hstack([np.ravel(ess[name].values) for name in ess.data_vars]).mean() / n_draws)
+
+
 def loo_tables(model: pm.Model, idata, draws: int = LOO_DRAWS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(loo.csv, loo_pointwise.csv) over every observed variable (see module docstring).
 
-    PSIS-LOO on every k-th draw of each chain (`thin`: at most `draws`); its relative efficiency
-    r_eff is the mean ESS of the population-level parameters of those draws over their number
-    (arviz-stats' rule, without the thousands of per-scholar effects that would cost seconds).
+    PSIS-LOO (`psis_loo`) on every k-th draw of each chain (`thin`: at most `draws`), with the relative
+    efficiency r_eff of those draws (`relative_efficiency`).
     """
     thinned = thin(idata, draws)
-    tree = log_likelihood(model, thinned)
-    post = tree["posterior"].to_dataset()
-    population = [name for name, da in post.data_vars.items()
-                  if not name.endswith("_z") and not (_PER_UNIT_DIMS & set(da.dims))]
-    tree = xr.DataTree.from_dict({"posterior": post[population], "log_likelihood": tree["log_likelihood"].to_dataset()})
+    functions = observed_functions(model)
+    loglik = functions.log_likelihood(posterior_values(thinned, functions.free))
+    r_eff = relative_efficiency(thinned["posterior"].to_dataset())
     rows, pointwise = [], []
-    for name in tree["log_likelihood"].data_vars:
+    for name, values in loglik.items():
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = az.loo(tree, var_name=name, pointwise=True)
+            res = psis_loo(values.reshape(len(values), -1), r_eff)
         except ValueError as exc:  # e.g. too few draws for Pareto smoothing
-            n_obs = int(np.prod([n for d, n in tree["log_likelihood"][name].sizes.items()
-                                 if d not in ("chain", "draw")]))
-            rows.append({"variable": name, "elpd_loo": np.nan, "se": np.nan, "p_loo": np.nan, "n_obs": n_obs,
-                         "n_samples": 0, "pareto_k_max": np.nan, "n_k_above_0_7": 0, "n_k_above_1": 0,
-                         "warning": f"PSIS-LOO failed: {exc}"})
+            rows.append({"variable": name, "elpd_loo": np.nan, "se": np.nan, "p_loo": np.nan,
+                         "n_obs": int(np.prod(values.shape[1:])), "n_samples": 0, "pareto_k_max": np.nan,
+                         "n_k_above_0_7": 0, "n_k_above_1": 0, "warning": f"PSIS-LOO failed: {exc}"})
             continue
-        k = np.asarray(res.pareto_k.values).ravel()
-        elpd_i = np.asarray(res.elpd_i.values).ravel()
+        k = res["pareto_k"]
         rows.append({
-            "variable": name, "elpd_loo": float(res.elpd), "se": float(res.se), "p_loo": float(res.p),
-            "n_obs": int(res.n_data_points), "n_samples": int(res.n_samples), "pareto_k_max": float(np.max(k)),
+            "variable": name, "elpd_loo": res["elpd"], "se": res["se"], "p_loo": res["p_loo"],
+            "n_obs": res["n_obs"], "n_samples": res["n_samples"], "pareto_k_max": float(np.max(k)),
             "n_k_above_0_7": int((k > PARETO_K_GOOD).sum()), "n_k_above_1": int((k > 1).sum()),
-            "warning": pareto_warning(k, float(res.good_k or PARETO_K_GOOD)),
+            "warning": pareto_warning(k, float(res["good_k"])),
         })
-        pointwise.append(pd.DataFrame({"variable": name, "obs": np.arange(len(k)), "elpd_i": elpd_i,
+        pointwise.append(pd.DataFrame({"variable": name, "obs": np.arange(len(k)), "elpd_i": res["elpd_i"],
                                        "pareto_k": k}))
     pointwise = pd.concat(pointwise, ignore_index=True) if pointwise else pd.DataFrame(
         columns=["variable", "obs", "elpd_i", "pareto_k"])

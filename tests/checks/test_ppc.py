@@ -89,3 +89,42 @@ def test_compare_command(two_runs):
 def test_compare_refuses_single_run(tmp_path):
     result = CliRunner().invoke(app, ["compare", str(tmp_path)])
     assert result.exit_code == 2
+
+
+def _log_likelihoods(chains: int, draws: int, n_obs: int, seed: int) -> np.ndarray:
+    """(chains, draws, n_obs) log-likelihoods with tails from thin to heavy: observation i's log
+    density is a unit normal's at a point 0 to 6 sds out, under a Student-t spread of the mean."""
+    rng = np.random.default_rng(seed)
+    theta = 0.2 * rng.standard_t(5, size=(chains, draws, 1))
+    outlier = np.linspace(0, 6, n_obs)
+    return -0.5 * (outlier - theta) ** 2 - 0.5 * np.log(2 * np.pi)
+
+
+@pytest.mark.parametrize("chains, draws, n_obs, r_eff, k_range", [
+    (2, 400, 40, 1.0, (0.5, 0.7)), (2, 1000, 25, 0.37, (0.5, 0.7)),
+    (1, 60, 10, 1.0, (0.1, 0.4))])  # S·r_eff ≤ 225: the tail is S/5 draws
+def test_vectorised_psis_loo_agrees_with_arviz_stats(chains, draws, n_obs, r_eff, k_range):
+    """elpd_i, Pareto k, p_loo and the totals equal arviz-stats' own loo (observation by observation)."""
+    import arviz_stats as azs
+    import xarray as xr
+
+    log_lik = _log_likelihoods(chains, draws, n_obs, seed=draws)
+    tree = xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"theta": (("chain", "draw"), log_lik[..., 0])}),
+        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "y_obs"), log_lik)})})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = azs.loo(tree, var_name="y", pointwise=True, reff=r_eff)
+    got = ppc.psis_loo(log_lik.reshape(chains * draws, n_obs), r_eff)
+    k = np.asarray(expected.pareto_k.values)
+    assert k.min() < k_range[0] and k.max() > k_range[1]  # thin and heavy tails both tested
+    np.testing.assert_allclose(got["pareto_k"], k, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(got["elpd_i"], expected.elpd_i.values, rtol=1e-8, atol=1e-10)
+    for ours, theirs in (("elpd", "elpd"), ("se", "se"), ("p_loo", "p")):
+        np.testing.assert_allclose(got[ours], getattr(expected, theirs), rtol=1e-8)
+    assert got["good_k"] == pytest.approx(expected.good_k)
+
+
+def test_psis_loo_refuses_too_few_draws_like_arviz():
+    with pytest.raises(ValueError, match="at least 5"):
+        ppc.psis_loo(_log_likelihoods(1, 20, 3, seed=0).reshape(20, 3))

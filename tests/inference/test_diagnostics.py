@@ -71,3 +71,44 @@ def test_too_few_draws_fail_on_ess():
     short = xr.DataTree.from_dict({g: tree[g].to_dataset().isel(draw=slice(0, 50)) for g in tree.children})
     diag = diagnose(short)
     assert not diag["passed"] and any("bulk ESS" in f for f in diag["failures"])
+
+
+def awkward_posterior(draws: int, chains: int = 3, seed: int = 1) -> xr.Dataset:
+    """Variables that stress R-hat and ESS: AR(1) chains from white noise to ρ = 0.99 (Geyer's sequence
+    cut early and late), a chain off target, anticorrelated draws, a discrete variable (ties), a constant,
+    and one element with a NaN draw."""
+    rng = np.random.default_rng(seed)
+    phis = np.array([0.0, 0.5, 0.9, 0.99, -0.6])
+    ar = np.zeros((chains, draws, len(phis)))
+    noise = rng.normal(size=ar.shape)
+    for t in range(1, draws):
+        ar[:, t] = phis * ar[:, t - 1] + noise[:, t]
+    ar[0, :, 2] += 0.3
+    ties = rng.poisson(2.0, size=(chains, draws, 2)).astype(float)
+    ties[..., 1] = 3.0  # constant
+    nan = rng.normal(size=(chains, draws))
+    nan[-1, 5] = np.nan
+    dims = ("chain", "draw")
+    return xr.Dataset({"ar": (dims + ("phi",), ar), "count": (dims + ("j",), ties), "gap": (dims, nan),
+                       "scalar": (dims, rng.normal(size=(chains, draws)))},
+                      coords={"chain": np.arange(chains), "draw": np.arange(draws), "phi": phis})
+
+
+@pytest.mark.parametrize("chains, draws", [(3, 400), (2, 251), (1, 60)])
+def test_r_hat_and_ess_over_all_elements_at_once_equal_arviz_stats(chains, draws):
+    """The gate's vectorised R-hat, bulk and tail ESS equal arviz-stats' element-by-element values
+    (NaN where it gives NaN), odd draw counts and a single chain included."""
+    import arviz_stats as azs
+
+    from mats_eval.inference.diagnostics import convergence
+
+    posterior = awkward_posterior(draws, chains)
+    ours = convergence(posterior)
+    theirs = {"rhat": azs.rhat(posterior), "ess_bulk": azs.ess(posterior, method="bulk"),
+              "ess_tail": azs.ess(posterior, method="tail")}
+    for name in posterior.data_vars:
+        for key, table in theirs.items():
+            expected = np.ravel(np.asarray(table[name].values, dtype=float))
+            np.testing.assert_allclose(ours[name][key], expected, rtol=1e-9, equal_nan=True,
+                                       err_msg=f"{key} of {name}")
+    assert np.isnan(ours["gap"]["ess_bulk"]).all() and (np.isnan(ours["ar"]["rhat"]).all() == (chains == 1))
