@@ -146,6 +146,10 @@ class ObservedFunctions:
         rows = [self.logp(point) for point in self.points(values)]
         return {name: np.stack([r[i] for r in rows]) for i, name in enumerate(self.names)}
 
+    def total_log_likelihood(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """Σ over every observation of every observed variable, at each draw of `values` (draws,)."""
+        return np.array([sum(float(np.sum(part)) for part in self.logp(point)) for point in self.points(values)])
+
 
 _COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -531,6 +535,13 @@ def log_likelihood(model: pm.Model, idata):
     return xr.DataTree.from_dict({"posterior": post, "log_likelihood": group})
 
 
+def pointwise_log_likelihood(model: pm.Model, idata, keep: np.ndarray) -> dict[str, np.ndarray]:
+    """{observed variable: (len(keep), n_obs) pointwise log-likelihood} at the posterior draws `keep`
+    (chain·draw order, e.g. draw_index): what LOO reads and, summed, the sensitivity check."""
+    functions = observed_functions(model)
+    return functions.log_likelihood(posterior_values(idata, functions.free, keep))
+
+
 def loo_draws(model: pm.Model, idata, max_draws: int = LOO_DRAWS, max_values: int = MAX_LOO_VALUES) -> tuple[int, str]:
     """(draws PSIS-LOO uses, '' or a note why fewer than max_draws): see draws_within."""
     post = idata["posterior"]
@@ -549,16 +560,19 @@ def relative_efficiency(posterior) -> float:
     return float(np.hstack([np.ravel(ess[name].values) for name in ess.data_vars]).mean() / n_draws)
 
 
-def loo_tables(model: pm.Model, idata, draws: int = LOO_DRAWS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def loo_tables(model: pm.Model, idata, draws: int = LOO_DRAWS,
+               log_lik: dict[str, np.ndarray] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(loo.csv, loo_pointwise.csv) over every observed variable (see module docstring).
 
-    PSIS-LOO (`psis_loo`) on every k-th draw of each chain (`thin`: at most `draws`), with the relative
-    efficiency r_eff of those draws (`relative_efficiency`).
+    PSIS-LOO (`psis_loo`) on `draws` evenly spaced draws (draw_index: the draws the sensitivity check
+    and the volume optimum use; `log_lik` their pointwise_log_likelihood when the caller has it), with
+    the relative efficiency r_eff of as many draws taken every k-th of each chain (`thin`,
+    `relative_efficiency`): the same spacing, with the chains kept apart for the ESS.
     """
-    thinned = thin(idata, draws)
-    functions = observed_functions(model)
-    loglik = functions.log_likelihood(posterior_values(thinned, functions.free))
-    r_eff = relative_efficiency(thinned["posterior"].to_dataset())
+    post = idata["posterior"]
+    keep = draw_index(post.sizes["chain"] * post.sizes["draw"], draws)
+    loglik = pointwise_log_likelihood(model, idata, keep) if log_lik is None else log_lik
+    r_eff = relative_efficiency(thin(idata, len(keep))["posterior"].to_dataset())
     rows, pointwise = [], []
     for name, values in loglik.items():
         try:

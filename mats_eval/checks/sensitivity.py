@@ -34,8 +34,9 @@ Diagnosis per estimand (priorsense's rule, threshold 0.05, beyond chance as abov
 The importance weights are trustworthy only while their Pareto k ≤ 0.7; above it the row
 says "unreliable (Pareto k …)" (a refit with the power-scaled prior would be needed).
 
-Cost: one compiled function of the model's log prior and log likelihood, evaluated on at
-most CURVE_DRAWS evenly spaced draws (the same draws the volume optimum uses).
+Cost: on at most CURVE_DRAWS evenly spaced draws (the same draws the volume optimum uses), the
+pointwise log likelihood the predictive checks compile (summed), and a small compiled function of the
+log prior; the sensitivities of an estimand and of its permutations are taken all at once.
 """
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ SENSITIVITY_DRAWS = CURVE_DRAWS  # so the volume optimum's own thinned draws lin
 # integrated-out cohort variance's coordinates (priors.cohort_effect)
 NOT_PRIOR_SUFFIXES = ("_z", "_t", "_gamma")
 VARIANCE_SUFFIX, SD_SUFFIX = "_var", "_sd"
+
+# the log prior's function: a few dozen scalar terms, compiled in well under a second by the C backend
+PRIOR_MODE = "FAST_RUN"
 
 NOISE_PERMUTATIONS = 40
 NOISE_QUANTILE = 0.95
@@ -89,9 +93,9 @@ def prior_logpdf(dist: str, params: Mapping, x: np.ndarray) -> np.ndarray:
 
 def thin_index(n: int, max_draws: int = SENSITIVITY_DRAWS) -> np.ndarray:
     """Evenly spaced draw indices, as kernels.thinned picks them (all draws when there are fewer)."""
-    if n <= max_draws:
-        return np.arange(n)
-    return np.linspace(0, n - 1, max_draws).round().astype(int)
+    from mats_eval.checks.predictive import draw_index
+
+    return draw_index(n, max_draws)
 
 
 def flat_draws(post, name: str) -> np.ndarray:
@@ -117,29 +121,44 @@ def initial_values_cleared(model):
         model.rvs_to_initial_values = saved
 
 
-def log_densities(model, idata, priors: Mapping, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(log prior, log likelihood) summed over terms, at the posterior draws `keep` (chain·draw order)."""
+def log_densities(model, idata, priors: Mapping, keep: np.ndarray,
+                  log_lik: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(log prior, log likelihood) summed over terms, at the posterior draws `keep` (chain·draw order).
+
+    The log likelihood is the sum of the pointwise one the predictive checks and LOO use
+    (checks/predictive.py `observed_functions`, compiled once per model); pass it as `log_lik`
+    when it is at hand (e.g. summed from LOO's pointwise_log_likelihood at the same draws). The log prior is a function of its own, small and quick to compile.
+    """
+    post = idata["posterior"]
+    if log_lik is None:  # summed draw by draw: (draws, observations) is never held
+        from mats_eval.checks.predictive import observed_functions, posterior_values
+
+        functions = observed_functions(model)
+        log_lik = functions.total_log_likelihood(posterior_values(idata, functions.free, keep))
+    log_prior = log_prior_at(model, post, keep)
+    for sd, (dist, params) in integrated_variances(priors, post, [rv.name for rv in model.free_RVs]).items():
+        log_prior = log_prior + prior_logpdf(dist, params, flat_draws(post, sd)[keep] ** 2)
+    return log_prior, np.asarray(log_lik, dtype=float)
+
+
+def log_prior_at(model, post, keep: np.ndarray) -> np.ndarray:
+    """Σ log p(θ) over the priors of the table (`prior_variables`) at the posterior draws `keep`."""
     from pymc.model.transform.conditioning import remove_value_transforms
 
-    post = idata["posterior"]
+    names = prior_variables(model)
+    if not names:
+        return np.zeros(len(keep))
     with initial_values_cleared(model):
         umodel = remove_value_transforms(model)  # the posterior holds constrained values
-    free = [rv.name for rv in model.free_RVs]
-    prior_rvs = [umodel[name] for name in prior_variables(model)]
-    outs = [umodel.logp(vars=prior_rvs, jacobian=False, sum=True) if prior_rvs else None,
-            umodel.logp(vars=umodel.observed_RVs, jacobian=False, sum=True)]
-    outs = [o for o in outs if o is not None]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fn = umodel.compile_fn(outs, inputs=umodel.value_vars, on_unused_input="ignore")
-    dtype = {umodel.rvs_to_values[umodel[n]].name: umodel.rvs_to_values[umodel[n]].type.dtype for n in free}
-    values = {n: flat_draws(post, n)[keep].astype(dtype[n]) for n in free}
-    out = np.array([fn({n: v[j] for n, v in values.items()}) for j in range(len(keep))], dtype=float)
-    log_prior = out[:, 0] if prior_rvs else np.zeros(len(keep))
-    log_lik = out[:, -1]
-    for sd, (dist, params) in integrated_variances(priors, post, free).items():
-        log_prior = log_prior + prior_logpdf(dist, params, flat_draws(post, sd)[keep] ** 2)
-    return log_prior, log_lik
+        warnings.simplefilter("ignore")  # a prior's parameters may be other free variables: all are inputs
+        fn = umodel.compile_fn(umodel.logp(vars=[umodel[n] for n in names], jacobian=False, sum=True),
+                               inputs=umodel.value_vars, on_unused_input="ignore", mode=PRIOR_MODE)
+    values = {}
+    for rv in model.free_RVs:
+        value = umodel.rvs_to_values[umodel[rv.name]]
+        values[value.name] = flat_draws(post, rv.name)[keep].astype(value.type.dtype)
+    return np.array([fn({name: v[j] for name, v in values.items()}) for j in range(len(keep))], dtype=float)
 
 
 def integrated_variances(priors: Mapping, post, free: list[str]) -> dict[str, tuple[str, dict]]:
@@ -173,26 +192,54 @@ def scaled_weights(log_component: np.ndarray, alphas=ALPHAS) -> tuple[list[np.nd
     return weights, max(ks)
 
 
+def cjs_distance(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Cumulative Jensen–Shannon distance between the unweighted and the weighted ECDF of each row of
+    x (rows, S), weights (S,) or (rows, S): arviz-stats' _cjs_dist (Nielsen 2013), a row at a time there."""
+    order = np.argsort(x, axis=1)
+    x = np.take_along_axis(x, order, axis=1)
+    w = np.broadcast_to(weights, x.shape)
+    w = np.take_along_axis(w, order, axis=1)
+    n = x.shape[1]
+    binwidth = np.diff(x, axis=1)
+    cdf_p = np.linspace(1 / n, 1 - 1 / n, n - 1)
+    cdf_q = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)[:, :-1]
+    p_int, q_int = binwidth @ cdf_p, (binwidth * cdf_q).sum(axis=1)
+
+    def log2(a):
+        return np.log2(a, out=np.zeros_like(a), where=a != 0)
+
+    denom = log2(0.5 * (cdf_p + cdf_q))
+    cjs_pq = (binwidth * (cdf_p * (log2(cdf_p) - denom))).sum(axis=1) + 0.5 / np.log(2) * (q_int - p_int)
+    cjs_qp = (binwidth * (cdf_q * (log2(cdf_q) - denom))).sum(axis=1) + 0.5 / np.log(2) * (p_int - q_int)
+    return np.sqrt((np.maximum(cjs_pq, 0) + np.maximum(cjs_qp, 0)) / (p_int + q_int))
+
+
+def sensitivities(rows: np.ndarray, weights: list[np.ndarray], alphas=ALPHAS) -> np.ndarray:
+    """Power-scaling sensitivity of each row of draws (rows, S): the CJS distance (the larger of x and −x)
+    per log₂ α, averaged over the two α (arviz-stats' power_scale_sense, all rows at once)."""
+    rows = np.asarray(rows, dtype=float)
+    lower, upper = (np.maximum(cjs_distance(rows, w), cjs_distance(-rows, w)) for w in weights)
+    return (-lower / np.log2(alphas[0]) + upper / np.log2(alphas[1])) / 2
+
+
 def sensitivity(draws: np.ndarray, weights: list[np.ndarray], alphas=ALPHAS) -> float:
     """Power-scaling sensitivity of one estimand's draws (CJS distance per log₂ α, priorsense)."""
-    from arviz_stats.base.array import array_stats
-
-    x = np.asarray(draws, dtype=float)[None, :]
+    x = np.asarray(draws, dtype=float)
     if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
         return float("nan")
-    lower, upper = (w[None, :] for w in weights)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(np.asarray(array_stats.power_scale_sense(x, lower, upper, alphas[0], alphas[1])))
+    return float(sensitivities(x[None, :], weights, alphas)[0])
 
 
 def noise_floor(draws: np.ndarray, weights: list[np.ndarray], permutations: int = NOISE_PERMUTATIONS,
                 seed: int = 0) -> float:
     """The NOISE_QUANTILE quantile of the sensitivity of `draws` shuffled against the weights:
     what chance alone scores."""
+    x = np.asarray(draws, dtype=float)
+    if not np.all(np.isfinite(x)) or np.ptp(x) == 0:
+        return float("nan")
     rng = np.random.default_rng(seed)
-    scores = np.array([sensitivity(rng.permutation(draws), weights) for _ in range(permutations)])
-    return float(np.nanquantile(scores, NOISE_QUANTILE)) if np.any(np.isfinite(scores)) else float("nan")
+    scores = sensitivities(np.stack([rng.permutation(x) for _ in range(permutations)]), weights)
+    return float(np.quantile(scores, NOISE_QUANTILE))
 
 
 def influential(value: float, noise: float, threshold: float = THRESHOLD) -> bool:
@@ -247,13 +294,15 @@ def sensitivity_table(estimand_draws: Mapping[str, np.ndarray], log_prior: np.nd
     return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
 
 
-def power_scaling_sensitivity(model, idata, priors: Mapping, estimand_draws: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def power_scaling_sensitivity(model, idata, priors: Mapping, estimand_draws: Mapping[str, np.ndarray],
+                              log_lik: np.ndarray | None = None) -> pd.DataFrame:
     """sensitivity.csv of a fit: `model` the pm.Model, `priors` the resolved priors it was built with,
-    `estimand_draws` the fit's {estimand: draws over chain·draw} (FitResult.estimand_draws)."""
+    `estimand_draws` the fit's {estimand: draws over chain·draw} (FitResult.estimand_draws); `log_lik`
+    the total log likelihood at the draws thin_index(chain·draw) when the caller has it."""
     post = idata["posterior"]
     n = post.sizes["chain"] * post.sizes["draw"]
     keep = thin_index(n)
-    log_prior, log_lik = log_densities(model, idata, priors, keep)
+    log_prior, log_lik = log_densities(model, idata, priors, keep, log_lik)
     return sensitivity_table(estimand_draws, log_prior, log_lik, n, keep)
 
 

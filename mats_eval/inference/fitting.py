@@ -282,7 +282,7 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     if not predictive:
         return result
     from mats_eval.checks import predictive as ppc
-    from mats_eval.checks.sensitivity import power_scaling_sensitivity, prior_dominated
+    from mats_eval.checks.sensitivity import power_scaling_sensitivity, prior_dominated, thin_index
 
     with stage("crosscheck", timings, progress):
         checked, note = within_size(program)
@@ -296,14 +296,20 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
         note_limit(result, "predictive_checks", note)
         result.checks = ppc.check_tables(result.model, design, result.idata, draws=draws, seed=seed)
         result.diagnostics["predictive_coverage"] = {name: ppc.coverage(t) for name, t in result.checks.items()}
-    with stage("sensitivity", timings, progress):
-        result.sensitivity = power_scaling_sensitivity(result.model, result.idata, model_priors(model, priors),
-                                                       result.estimand_draws)
-        result.diagnostics["prior_dominated"] = prior_dominated(result.sensitivity)
-    with stage("loo", timings, progress):
+    with stage("log_likelihood", timings, progress):  # once, for LOO and (summed) the sensitivity check
         draws, note = ppc.loo_draws(result.model, result.idata)
         note_limit(result, "loo", note)
-        result.loo, result.loo_pointwise = ppc.loo_tables(result.model, result.idata, draws=draws)
+        post = result.idata["posterior"]
+        keep = ppc.draw_index(post.sizes["chain"] * post.sizes["draw"], draws)
+        pointwise = ppc.pointwise_log_likelihood(result.model, result.idata, keep)
+    with stage("sensitivity", timings, progress):
+        same_draws = np.array_equal(keep, thin_index(post.sizes["chain"] * post.sizes["draw"]))
+        total = sum(values.sum(axis=1) for values in pointwise.values()) if same_draws else None
+        result.sensitivity = power_scaling_sensitivity(result.model, result.idata, model_priors(model, priors),
+                                                       result.estimand_draws, log_lik=total)
+        result.diagnostics["prior_dominated"] = prior_dominated(result.sensitivity)
+    with stage("loo", timings, progress):
+        result.loo, result.loo_pointwise = ppc.loo_tables(result.model, result.idata, draws=draws, log_lik=pointwise)
         result.diagnostics["loo"] = result.loo.to_dict(orient="records")
         warnings_ = [w for w in result.loo["warning"] if w]
         if warnings_:

@@ -98,3 +98,21 @@ def test_too_few_draws_give_rows_that_say_so():
     table = sensitivity_table({"theta": theta}, log_prior, log_lik, 12, np.arange(12))
     assert len(table) == 1 and table["diagnosis"].iloc[0].startswith("not computed")
     assert not table["prior_dominated"].iloc[0]
+
+
+def test_sensitivities_of_many_rows_at_once_equal_arviz_stats_power_scale_sense():
+    """The batched CJS sensitivity (the estimand and its noise permutations at once) equals arviz-stats'
+    power_scale_sense row by row, ties in the draws included."""
+    from arviz_stats.base.array import array_stats
+
+    from mats_eval.checks.sensitivity import ALPHAS, scaled_weights, sensitivities
+
+    theta, log_prior, _ = normal_case(0.3, 1.0, 0.5, n=500, seed=4)
+    weights, _ = scaled_weights(log_prior)
+    rng = np.random.default_rng(0)
+    rows = np.stack([theta, rng.permutation(theta), np.round(theta, 1), -theta])  # row 2 has ties
+    ours = sensitivities(rows, weights)
+    theirs = [float(array_stats.power_scale_sense(r[None, :], weights[0][None, :], weights[1][None, :], *ALPHAS))
+              for r in rows]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10)
+    assert ours[0] > 0.05 > ours[1]  # the prior moves θ; shuffled against the weights it does not
