@@ -182,7 +182,8 @@ def fit(
         model=pm_model,
         priors=priors_record(resolved_priors, priors),
     )
-    attach_checks(result, program, design, model, priors, seed, timings, predictive=checks, progress=progress)
+    attach_checks(result, program, design, model, priors, seed, timings, predictive=checks, progress=progress,
+                  sampler=sampler)
     attach_run_tables(result, program, design, model, timings, by_kind=by_kind, curve=curve, progress=progress)
     result.manifest = manifest(program, model, dict(draws=draws, tune=tune, chains=chains, seed=seed,
                                sampler=sampler, target_accept=target_accept, nuts=nuts, priors=priors), timings, diagnostics)
@@ -260,9 +261,11 @@ def note_limit(result: FitResult, stage_name: str, note: str) -> None:
 
 
 def attach_checks(result: FitResult, program: ProgramData, design, model: str, priors: dict | None, seed: int,
-                  timings: dict, predictive: bool = True, progress: bool = False) -> FitResult:
-    """Identification, prior sensitivity and (with `predictive`) cross-checks, predictive
-    checks and LOO, attached to `result` (see `fit`). Timings go into `timings`.
+                  timings: dict, predictive: bool = True, progress: bool = False,
+                  sampler: str = DEFAULT_SAMPLER) -> FitResult:
+    """Identification, prior sensitivity and (with `predictive`) refits of its untrustworthy rows
+    (inference/refit.py, with `sampler`), cross-checks, predictive checks and LOO, attached to
+    `result` (see `fit`). Timings go into `timings`.
 
     Every step has a size above which it runs on part of the data or of the draws
     (crosscheck.MAX_ROWS, predictive.MAX_PPC_VALUES, predictive.MAX_LOO_VALUES); when it
@@ -283,6 +286,12 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
         return result
     from mats_eval.checks import predictive as ppc
     from mats_eval.checks.sensitivity import power_scaling_sensitivity, prior_dominated, thin_index
+    from mats_eval.inference.refit import refit_unreliable
+
+    if result.prior_sensitivity is not None and not result.prior_sensitivity["reliable"].astype(bool).all():
+        with stage("prior_refit", timings, progress):  # reweighting failed (Pareto k > 0.7): fit again
+            result.prior_sensitivity = refit_unreliable(result.prior_sensitivity, program, model, priors,
+                                                        seed=seed, sampler=sampler)
 
     with stage("crosscheck", timings, progress):
         checked, note = within_size(program)
