@@ -1,7 +1,17 @@
-"""Speed benchmark: the package's default joint fit against a naive baseline, at 1x, 2x, 4x scholars.
+"""Speed benchmark: the package's default joint fit against a naive baseline, at 1x, 2x, 4x scholars;
+and `mats-eval run data/example` end to end, stage by stage.
 
     .venv/bin/python benchmarks/bench_speed.py [--scales 1,2,4] [--timeout 1200]
         [--variants package_jax,package,baseline] [--seed 0] [--out benchmarks/results/speed.json]
+    .venv/bin/python benchmarks/bench_speed.py --scales 1 --variants run,run_warm --out benchmarks/results/speed_run.json
+
+- run: `mats-eval run data/example --out <tmp> --seed S` in a fresh process with empty
+  compile caches (a fresh clone after installation), through the CLI's own entry point; the
+  wall time is the process's, from interpreter start to exit. Every stage's time comes from
+  the run's manifest.json (fit's stages, including the sampler's own sampling time) plus
+  validation, writing the run folder, the plans and the report (timed around those calls in the
+  child), and start-up = everything before the CLI starts (interpreter and imports).
+- run_warm: the same in a fresh process after a first, discarded run filled the caches.
 
 Datasets: data/example (1x) and simulate("mats-history", seed=2024, scale=2 and 4):
 the same three cohorts and programme with 2x and 4x the scholars.
@@ -99,8 +109,94 @@ out["ess_shared_per_s"] = out["ess_shared_min"] / sampling
 print("RESULT" + json.dumps(out))
 """
 
+# `mats-eval run data/example` as a user runs it, with every stage's time (module docstring)
+RUN_CHILD = r"""
+import time
+started = time.perf_counter()
+import json, sys, tempfile
+from pathlib import Path
+import mats_eval.data.io, mats_eval.inference.fitting, mats_eval.pipeline, mats_eval.report.build
+from mats_eval.cli import app
+
+seed = sys.argv[1]
+extra = {}
+
+def timed(module, name, label):
+    inner = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            extra[label] = extra.get(label, 0.0) + time.perf_counter() - t
+    setattr(module, name, wrapper)
+
+timed(mats_eval.data.io, "load", "validate")
+timed(mats_eval.inference.fitting, "write_run", "write_run")
+timed(mats_eval.pipeline, "_add_plans", "plans")
+timed(mats_eval.report.build, "build_report", "report")
+with tempfile.TemporaryDirectory() as tmp:
+    cli_start = time.perf_counter()
+    try:
+        app(["run", "data/example", "--out", f"{tmp}/out", "--seed", seed], standalone_mode=False)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    finished = time.perf_counter()
+    manifest = json.loads(Path(f"{tmp}/out/run/manifest.json").read_text())
+    size = sum(f.stat().st_size for f in Path(f"{tmp}/out/run").rglob("*") if f.is_file())
+out = dict(exit_code=code, timings=manifest["timings_seconds"], extra=extra, imports=cli_start - started,
+           in_process=finished - started, model=manifest["model"]["name"], passed=manifest["reliable"],
+           failures=manifest["diagnostics"]["failures"], run_folder_mb=size / 2**20)
+print("RESULT" + json.dumps(out))
+"""
+
+# manifest.json timings_seconds (fit) in pipeline order; sample_wall = compile + sampling
+FIT_STAGES = ("build", "compile", "sampling", "summaries", "volume_curve", "estimands", "identification",
+              "crosscheck", "predictive_checks", "log_likelihood", "sensitivity", "loo", "run_tables")
+POST_FIT = ("summaries", "volume_curve", "estimands", "identification", "crosscheck", "predictive_checks",
+            "log_likelihood", "sensitivity", "loo", "run_tables", "write_run", "plans", "report")
+
+
+def run_end_to_end(variant: str, timeout: float, seed: int = 0) -> dict:
+    """`mats-eval run data/example` in a fresh process with empty (run) or filled (run_warm) caches:
+    {wall, stages: {name: seconds}} with stages summing to the wall (`other`: what no stage covers)."""
+    payload, error, wall = run_child(RUN_CHILD, [str(seed)], timeout, warm=variant.endswith("_warm"))
+    if error:
+        return dict(variant=variant, scale=1.0, seed=seed, error=error)
+    t = payload["timings"]
+    stages = {"start-up (interpreter, imports)": wall - payload["in_process"] + payload["imports"]}
+    stages["validate"] = payload["extra"].get("validate", 0.0)
+    stages.update({name: t.get(name, 0.0) for name in FIT_STAGES})
+    stages.update({name: payload["extra"].get(name, 0.0) for name in ("write_run", "plans", "report")})
+    stages["other"] = wall - sum(stages.values())
+    return dict(variant=variant, scale=1.0, seed=seed, wall=wall, stages=stages, sampling=t["sampling"],
+                compile=t["compile"], post_fit=sum(stages[n] for n in POST_FIT), model=payload["model"],
+                passed=payload["passed"], failures=payload["failures"], exit_code=payload["exit_code"],
+                run_folder_mb=payload["run_folder_mb"])
+
+
+def run_markdown(rows: list[dict]) -> str:
+    """One column per end-to-end run: every stage's seconds and share of the wall."""
+    rows = [r for r in rows if r["variant"].startswith("run") and "error" not in r]
+    if not rows:
+        return ""
+    head = "| stage | " + " | ".join(f"{r['variant']} seed {r['seed']}: s (share)" for r in rows) + " |"
+    lines = [head, "|---|" + "---|" * len(rows)]
+    for stage in rows[0]["stages"]:
+        lines.append(f"| {stage} | " + " | ".join(f"{r['stages'][stage]:.1f} ({r['stages'][stage] / r['wall']:.0%})"
+                                                  for r in rows) + " |")
+    for label, key in (("**post-fit** (summaries … report)", "post_fit"), ("**total wall**", "wall")):
+        lines.append(f"| {label} | " + " | ".join(f"**{r[key]:.1f}** ({r[key] / r['wall']:.0%})" for r in rows) + " |")
+    lines.append("| gate, run folder | " + " | ".join(
+        f"{'pass' if r['passed'] else 'FAIL'} ({r['model']}), {r['run_folder_mb']:.1f} MB" for r in rows) + " |")
+    return "\n".join(lines)
+
+
 def run_one(variant: str, scale: float, timeout: float, seed: int = 0) -> dict:
     """One fit in a fresh process with empty (or, for *_warm, pre-filled) compile caches."""
+    if variant.startswith("run"):
+        return run_end_to_end(variant, timeout, seed)
     payload, error, wall = run_child(CHILD, [variant, str(scale), str(seed)], timeout, warm=variant.endswith("_warm"))
     if error:
         return dict(variant=variant, scale=scale, seed=seed, error=error)
@@ -112,6 +208,8 @@ def markdown(rows: list[dict]) -> str:
             "ESS/s | ESS/s shared | steps/draw | div | gate |")
     lines = [head, "|" + "---|" * 14]
     for r in rows:
+        if r["variant"].startswith("run"):
+            continue
         if "error" in r:
             lines.append(f"| {r['scale']:g}x | | {r['variant']} | {r.get('seed', 0)} | | | | | | | | | | {r['error']} |")
             continue
@@ -146,9 +244,11 @@ def main(
             rows = [r for r in rows if key(r) != (variant, scale, seed)] + [row]
             print(f"{variant} {scale:g}x: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
             out.write_text(json.dumps(rows, indent=2))
-    order = {"package_jax": 0, "package_jax_warm": 1, "package": 2, "package_warm": 3, "baseline": 4}
+    order = {"package_jax": 0, "package_jax_warm": 1, "package": 2, "package_warm": 3, "baseline": 4, "run": 5,
+             "run_warm": 6}
     rows.sort(key=lambda r: (r["scale"], order.get(r["variant"], 4), r.get("seed", 0)))
     print(markdown(rows))
+    print(run_markdown(rows))
 
 
 if __name__ == "__main__":

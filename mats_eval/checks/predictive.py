@@ -2,9 +2,10 @@
 
 Nothing is compiled per check: `observed_functions(model)` compiles, once per model, the
 observed variables' pointwise log-likelihood and the parameters of their distributions as
-functions of the free variables (PyTensor's C backend); predictive draws come from those
-parameters through each distribution's own random function (the models' CustomDist
-`random`), the log-likelihood for LOO from the first function, draw by draw.
+functions of the free variables, vectorised over a block of draws and compiled with JAX
+(`draw_function`); predictive draws come from those parameters through each distribution's
+own random function (the models' CustomDist `random`), the log-likelihood for LOO and the
+sensitivity check from the first function.
 
 Predictive checks (cheap: `PPC_DRAWS` draws, thinned evenly from the posterior)
 compare the observed data with data simulated from the model, summarised the
@@ -59,11 +60,9 @@ LOO_DRAWS = 2000
 # above them fewer draws are used and the fit records a note (diagnostics.json post_fit_limits)
 MAX_LOO_VALUES = 50_000_000
 MAX_PPC_VALUES = 20_000_000
-# PyTensor's C backend for the observed variables' functions: compiled in ~0.5 s from its cache
-# and ~1 ms per draw on data/example, where Numba took ~3 s to compile and the Python linker
-# ~20 ms per draw; the prior's free variables are drawn once, 200 draws, with the Python linker
-# (1–2 s, where compiling their forward graph took ~13 s)
-COMPILE_MODE, PRIOR_MODE = "FAST_RUN", "FAST_COMPILE"
+# The prior's free variables are drawn once, 200 draws, with the Python linker (1–2 s, where
+# compiling their forward graph took ~13 s); the observed variables' functions are JAX (DrawFunction)
+PRIOR_MODE = "FAST_COMPILE"
 _PER_UNIT_DIMS = {"scholar", "session", "speaker", "attendance_obs", "rating_obs", "retro_obs"}
 BAND = (0.05, 0.95)
 PARETO_K_GOOD = 0.7
@@ -112,43 +111,98 @@ def draws_within(n_draws: int, n_values_per_draw: int, max_draws: int, max_value
 
 
 @dataclass
+class DrawFunction:
+    """Outputs of a model's graph as functions of its free variables, for a block of draws at once:
+    the graph vectorised over a leading draw axis (PyTensor's vectorize_graph) and compiled once with
+    JAX, the backend the sampler already uses (no Numba or C compilation, ~2 s on data/example)."""
+
+    inputs: dict[str, str]  # free variable -> dtype its input expects
+    fn: object
+    batched: list[bool]  # which outputs carry the draw axis (the others are constants)
+    block: int  # draws per call: every call has this shape, so JAX compiles once
+
+    def blocks(self, values: dict[str, np.ndarray]):
+        """(start, stop, [outputs at draws start..stop−1, each (draws, ...)]) over {free variable: (draws, ...)}."""
+        arrays = [np.asarray(values[name], dtype=dtype) for name, dtype in self.inputs.items()]
+        n = len(arrays[0])
+        for start in range(0, n, self.block):
+            stop = min(start + self.block, n)
+            fill = np.r_[np.arange(start, stop), np.full(self.block - (stop - start), stop - 1)]  # pad the last
+            outputs = self.fn(*[a[fill] for a in arrays])
+            yield start, stop, [np.asarray(out)[: stop - start] if batched
+                                else np.broadcast_to(np.asarray(out), (stop - start,) + np.shape(out))
+                                for out, batched in zip(outputs, self.batched)]
+
+
+# draws per call of a DrawFunction: at most this many, and at most BLOCK_VALUES values per output
+DRAW_BLOCK, BLOCK_VALUES = 250, 4_000_000
+
+
+def constrained_model(model: pm.Model) -> pm.Model:
+    """`model` with its value transforms removed: its value variables take the constrained values the
+    posterior holds. remove_value_transforms refuses models with custom initial values (the ordered
+    cutpoints have one); they play no part in a density, so they are dropped meanwhile."""
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    saved = dict(model.rvs_to_initial_values)
+    try:
+        model.rvs_to_initial_values = dict.fromkeys(saved)
+        return remove_value_transforms(model)
+    finally:
+        model.rvs_to_initial_values = saved
+
+
+def draw_function(umodel: pm.Model, outputs: list, values_per_draw: int = 1) -> DrawFunction:
+    """A DrawFunction of `outputs`, graphs of the value variables of `umodel` (a constrained_model)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    values = {rv.name: umodel.rvs_to_values[rv] for rv in umodel.free_RVs}
+    batched = {v: pt.tensor(name=f"{name}_draws", dtype=v.type.dtype, shape=(None,) + tuple(v.type.shape))
+               for name, v in values.items()}
+    vectorised = vectorize_graph(list(outputs), replace=batched)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fn = pytensor.function(list(batched.values()), vectorised, mode="JAX", on_unused_input="ignore")
+    return DrawFunction(inputs={name: v.type.dtype for name, v in values.items()}, fn=fn,
+                        batched=[v.ndim == out.ndim + 1 for v, out in zip(vectorised, outputs)],
+                        block=max(1, min(DRAW_BLOCK, BLOCK_VALUES // max(values_per_draw, 1))))
+
+
+@dataclass
 class ObservedFunctions:
     """The model's observed variables as functions of its free variables (constrained values),
-    compiled once per model: `logp(point)` their pointwise log-likelihoods, `params(point)` the
+    compiled once per model (DrawFunction): `logp` their pointwise log-likelihoods, `params` the
     parameters of their distributions, from which `draw` simulates new data with the
     distribution's own random function (rng_fn: the models' CustomDist `random`)."""
 
     names: list[str]
     free: dict[str, str]  # free variable -> dtype its function input expects
-    logp: object
-    params: object
+    logp: DrawFunction
+    params: DrawFunction
     ops: list
-
-    def points(self, values: dict[str, np.ndarray]):
-        """One input dict per draw from {free variable: (draws, ...)} arrays."""
-        values = {n: np.asarray(values[n], dtype=dtype) for n, dtype in self.free.items()}
-        n = len(next(iter(values.values())))
-        return ({name: v[j] for name, v in values.items()} for j in range(n))
 
     def draw(self, values: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
         """{observed variable: (draws, n_obs) simulated data} at each draw of `values`."""
         rng = np.random.default_rng(seed)
         out = {name: [] for name in self.names}
-        for point in self.points(values):
-            flat = iter(self.params(point))
-            for name, (op, n_params) in zip(self.names, self.ops):
-                params = [next(flat) for _ in range(n_params)]
-                out[name].append(np.asarray(op.rng_fn(rng, *params, None)))
+        for start, stop, params in self.params.blocks(values):
+            for j in range(stop - start):
+                flat = iter([p[j] for p in params])
+                for name, (op, n_params) in zip(self.names, self.ops):
+                    out[name].append(np.asarray(op.rng_fn(rng, *[next(flat) for _ in range(n_params)], None)))
         return {name: np.stack(rows) for name, rows in out.items()}
 
     def log_likelihood(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """{observed variable: (draws, n_obs) pointwise log-likelihood} at each draw of `values`."""
-        rows = [self.logp(point) for point in self.points(values)]
-        return {name: np.stack([r[i] for r in rows]) for i, name in enumerate(self.names)}
+        parts = [outputs for _, _, outputs in self.logp.blocks(values)]
+        return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(self.names)}
 
     def total_log_likelihood(self, values: dict[str, np.ndarray]) -> np.ndarray:
         """Σ over every observation of every observed variable, at each draw of `values` (draws,)."""
-        return np.array([sum(float(np.sum(part)) for part in self.logp(point)) for point in self.points(values)])
+        return np.concatenate([sum(out.reshape(len(out), -1).sum(axis=1) for out in outputs)
+                               for _, _, outputs in self.logp.blocks(values)])
 
 
 _COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -158,27 +212,13 @@ def observed_functions(model: pm.Model) -> ObservedFunctions:
     """ObservedFunctions of `model`, compiled on first use and kept while the model lives."""
     if model in _COMPILED:
         return _COMPILED[model]
-    from pymc.model.transform.conditioning import remove_value_transforms
-
-    # remove_value_transforms refuses models with custom initial values (the ordered cutpoints
-    # have one); they play no part here, so drop them meanwhile
-    saved = dict(model.rvs_to_initial_values)
-    try:
-        model.rvs_to_initial_values = dict.fromkeys(saved)
-        umodel = remove_value_transforms(model)  # the posterior holds constrained values
-    finally:
-        model.rvs_to_initial_values = saved
+    umodel = constrained_model(model)  # the posterior holds constrained values
     observed = list(umodel.observed_RVs)
     dist_params = [list(rv.owner.op.dist_params(rv.owner)) for rv in observed]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logp = umodel.compile_fn(umodel.logp(vars=observed, sum=False), inputs=umodel.value_vars,
-                                 on_unused_input="ignore", point_fn=True, mode=COMPILE_MODE)
-        params = umodel.compile_fn(umodel.replace_rvs_by_values([p for ps in dist_params for p in ps]),
-                                   inputs=umodel.value_vars, on_unused_input="ignore", point_fn=True,
-                                   mode=COMPILE_MODE)
-    free = {rv.name: umodel.rvs_to_values[rv].type.dtype for rv in umodel.free_RVs}
-    functions = ObservedFunctions(names=[rv.name for rv in observed], free=free, logp=logp, params=params,
+    size = n_observations(model)
+    logp = draw_function(umodel, umodel.logp(vars=observed, sum=False), size)
+    params = draw_function(umodel, umodel.replace_rvs_by_values([p for ps in dist_params for p in ps]), size)
+    functions = ObservedFunctions(names=[rv.name for rv in observed], free=logp.inputs, logp=logp, params=params,
                                   ops=[(rv.owner.op, len(ps)) for rv, ps in zip(observed, dist_params)])
     _COMPILED[model] = functions
     return functions

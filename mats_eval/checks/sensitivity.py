@@ -36,11 +36,10 @@ says "unreliable (Pareto k …)" (a refit with the power-scaled prior would be n
 
 Cost: on at most CURVE_DRAWS evenly spaced draws (the same draws the volume optimum uses), the
 pointwise log likelihood the predictive checks compile (summed), and a small compiled function of the
-log prior; the sensitivities of an estimand and of its permutations are taken all at once.
+log prior (both vectorised over draws and compiled with JAX); the sensitivities of an estimand and of its permutations are taken all at once.
 """
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Mapping
 
@@ -57,9 +56,6 @@ SENSITIVITY_DRAWS = CURVE_DRAWS  # so the volume optimum's own thinned draws lin
 # integrated-out cohort variance's coordinates (priors.cohort_effect)
 NOT_PRIOR_SUFFIXES = ("_z", "_t", "_gamma")
 VARIANCE_SUFFIX, SD_SUFFIX = "_var", "_sd"
-
-# the log prior's function: a few dozen scalar terms, compiled in well under a second by the C backend
-PRIOR_MODE = "FAST_RUN"
 
 NOISE_PERMUTATIONS = 40
 NOISE_QUANTILE = 0.95
@@ -109,25 +105,14 @@ def prior_variables(model) -> list[str]:
     return [rv.name for rv in model.free_RVs if not rv.name.endswith(NOT_PRIOR_SUFFIXES)]
 
 
-@contextlib.contextmanager
-def initial_values_cleared(model):
-    """Custom initial values (the ordered cutpoints') stop remove_value_transforms; they play no
-    part in a log density, so drop them meanwhile."""
-    saved = dict(model.rvs_to_initial_values)
-    try:
-        model.rvs_to_initial_values = dict.fromkeys(saved)
-        yield model
-    finally:
-        model.rvs_to_initial_values = saved
-
-
 def log_densities(model, idata, priors: Mapping, keep: np.ndarray,
                   log_lik: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(log prior, log likelihood) summed over terms, at the posterior draws `keep` (chain·draw order).
 
     The log likelihood is the sum of the pointwise one the predictive checks and LOO use
     (checks/predictive.py `observed_functions`, compiled once per model); pass it as `log_lik`
-    when it is at hand (e.g. summed from LOO's pointwise_log_likelihood at the same draws). The log prior is a function of its own, small and quick to compile.
+    when it is at hand (e.g. summed from LOO's pointwise_log_likelihood at the same draws). The log
+    prior is a function of its own (`log_prior_at`).
     """
     post = idata["posterior"]
     if log_lik is None:  # summed draw by draw: (draws, observations) is never held
@@ -142,23 +127,18 @@ def log_densities(model, idata, priors: Mapping, keep: np.ndarray,
 
 
 def log_prior_at(model, post, keep: np.ndarray) -> np.ndarray:
-    """Σ log p(θ) over the priors of the table (`prior_variables`) at the posterior draws `keep`."""
-    from pymc.model.transform.conditioning import remove_value_transforms
+    """Σ log p(θ) over the priors of the table (`prior_variables`) at the posterior draws `keep`
+    (a prior's parameters may be other free variables: all of them are the function's inputs)."""
+    from mats_eval.checks.predictive import constrained_model, draw_function
 
     names = prior_variables(model)
     if not names:
         return np.zeros(len(keep))
-    with initial_values_cleared(model):
-        umodel = remove_value_transforms(model)  # the posterior holds constrained values
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a prior's parameters may be other free variables: all are inputs
-        fn = umodel.compile_fn(umodel.logp(vars=[umodel[n] for n in names], jacobian=False, sum=True),
-                               inputs=umodel.value_vars, on_unused_input="ignore", mode=PRIOR_MODE)
-    values = {}
-    for rv in model.free_RVs:
-        value = umodel.rvs_to_values[umodel[rv.name]]
-        values[value.name] = flat_draws(post, rv.name)[keep].astype(value.type.dtype)
-    return np.array([fn({name: v[j] for name, v in values.items()}) for j in range(len(keep))], dtype=float)
+    umodel = constrained_model(model)  # the posterior holds constrained values
+    fn = draw_function(umodel, umodel.logp(vars=[umodel[n] for n in names], jacobian=False, sum=False))
+    values = {name: flat_draws(post, name)[keep] for name in fn.inputs}
+    return np.concatenate([sum(term.reshape(len(term), -1).sum(axis=1) for term in terms)
+                           for _, _, terms in fn.blocks(values)])
 
 
 def integrated_variances(priors: Mapping, post, free: list[str]) -> dict[str, tuple[str, dict]]:
