@@ -306,13 +306,11 @@ def verdict_block(run: FitResult) -> Callout:
 
 
 def prior_dominated(run: FitResult) -> list[str]:
-    """Estimands sensitivity.csv marks as moved by the prior: `prior_influential`, or in a run folder
-    written before that column, `prior_dominated`."""
+    """Estimands sensitivity.csv marks as dominated by the prior."""
     frame = optional_csv(run, "sensitivity.csv")
-    column = next((c for c in ("prior_influential", "prior_dominated") if frame is not None and c in frame), None)
-    if column is None:
+    if frame is None or "prior_dominated" not in frame:
         return []
-    flags = frame[column].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
+    flags = frame["prior_dominated"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
     return list(dict.fromkeys(frame.loc[flags, "estimand"]))
 
 
