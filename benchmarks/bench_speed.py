@@ -10,8 +10,11 @@ and `mats-eval run data/example` end to end, stage by stage.
   wall time is the process's, from interpreter start to exit. Every stage's time comes from
   the run's manifest.json (fit's stages, including the sampler's own sampling time) plus
   validation, writing the run folder, the plans and the report (timed around those calls in the
-  child), and start-up = everything before the CLI starts (interpreter and imports).
+  child), and start-up = everything before the CLI starts (interpreter and imports). The
+  process's CPU seconds (every thread, and compilers it starts) and the load average are
+  recorded too: on a shared machine the wall times are longer than on an idle one.
 - run_warm: the same in a fresh process after a first, discarded run filled the caches.
+  fit's stages also record their CPU seconds (all threads): what a stage costs whatever the load.
 
 Datasets: data/example (1x) and simulate("mats-history", seed=2024, scale=2 and 4):
 the same three cohorts and programme with 2x and 4x the scholars.
@@ -113,7 +116,7 @@ print("RESULT" + json.dumps(out))
 RUN_CHILD = r"""
 import time
 started = time.perf_counter()
-import json, sys, tempfile
+import contextlib, json, resource, sys, tempfile
 from pathlib import Path
 import mats_eval.data.io, mats_eval.inference.fitting, mats_eval.pipeline, mats_eval.report.build
 from mats_eval.cli import app
@@ -132,6 +135,21 @@ def timed(module, name, label):
     setattr(module, name, wrapper)
 
 timed(mats_eval.data.io, "load", "validate")
+cpu_of = {}
+stage = mats_eval.inference.fitting.stage
+
+outer = []  # the run's own timings dict (a refit inside it keeps its own)
+
+@contextlib.contextmanager
+def stage_with_cpu(name, timings, progress=False):  # fit's stages, with their CPU seconds (all threads)
+    outer.append(timings) if not outer else None
+    start = time.process_time()
+    with stage(name, timings, progress):
+        yield
+    if timings is outer[0]:
+        cpu_of[name] = time.process_time() - start
+
+mats_eval.inference.fitting.stage = stage_with_cpu
 timed(mats_eval.inference.fitting, "write_run", "write_run")
 timed(mats_eval.pipeline, "_add_plans", "plans")
 timed(mats_eval.report.build, "build_report", "report")
@@ -145,7 +163,10 @@ with tempfile.TemporaryDirectory() as tmp:
     finished = time.perf_counter()
     manifest = json.loads(Path(f"{tmp}/out/run/manifest.json").read_text())
     size = sum(f.stat().st_size for f in Path(f"{tmp}/out/run").rglob("*") if f.is_file())
-out = dict(exit_code=code, timings=manifest["timings_seconds"], extra=extra, imports=cli_start - started,
+cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+          for f in ("ru_utime", "ru_stime"))  # every thread, and compilers run as child processes
+out = dict(exit_code=code, timings=manifest["timings_seconds"], extra=extra, imports=cli_start - started, cpu=cpu,
+           stage_cpu=cpu_of,
            in_process=finished - started, model=manifest["model"]["name"], passed=manifest["reliable"],
            failures=manifest["diagnostics"]["failures"], run_folder_mb=size / 2**20)
 print("RESULT" + json.dumps(out))
@@ -153,9 +174,9 @@ print("RESULT" + json.dumps(out))
 
 # manifest.json timings_seconds (fit) in pipeline order; sample_wall = compile + sampling
 FIT_STAGES = ("build", "compile", "sampling", "summaries", "volume_curve", "estimands", "identification",
-              "crosscheck", "predictive_checks", "log_likelihood", "sensitivity", "loo", "run_tables")
-POST_FIT = ("summaries", "volume_curve", "estimands", "identification", "crosscheck", "predictive_checks",
-            "log_likelihood", "sensitivity", "loo", "run_tables", "write_run", "plans", "report")
+              "prior_refit", "crosscheck", "predictive_checks", "log_likelihood", "sensitivity", "loo", "run_tables")
+POST_FIT = ("summaries", "volume_curve", "estimands", "identification", "prior_refit", "crosscheck",
+            "predictive_checks", "log_likelihood", "sensitivity", "loo", "run_tables", "write_run", "plans", "report")
 
 
 def run_end_to_end(variant: str, timeout: float, seed: int = 0) -> dict:
@@ -168,12 +189,22 @@ def run_end_to_end(variant: str, timeout: float, seed: int = 0) -> dict:
     stages = {"start-up (interpreter, imports)": wall - payload["in_process"] + payload["imports"]}
     stages["validate"] = payload["extra"].get("validate", 0.0)
     stages.update({name: t.get(name, 0.0) for name in FIT_STAGES})
+    stages.update({name: t[name] for name in t if name not in stages and name != "sample_wall"})  # stages added later
     stages.update({name: payload["extra"].get(name, 0.0) for name in ("write_run", "plans", "report")})
     stages["other"] = wall - sum(stages.values())
-    return dict(variant=variant, scale=1.0, seed=seed, wall=wall, stages=stages, sampling=t["sampling"],
+    return dict(variant=variant, scale=1.0, seed=seed, wall=wall, stages=stages, timings=t, sampling=t["sampling"],
                 compile=t["compile"], post_fit=sum(stages[n] for n in POST_FIT), model=payload["model"],
                 passed=payload["passed"], failures=payload["failures"], exit_code=payload["exit_code"],
-                run_folder_mb=payload["run_folder_mb"])
+                run_folder_mb=payload["run_folder_mb"], cpu=payload["cpu"], stage_cpu=payload["stage_cpu"],
+                load=_load_average())
+
+
+def _load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages when the run ended (2 cores: above 2 means
+    other work shared them and the wall times are longer than on an idle machine)."""
+    import os
+
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def run_markdown(rows: list[dict]) -> str:
@@ -184,10 +215,14 @@ def run_markdown(rows: list[dict]) -> str:
     head = "| stage | " + " | ".join(f"{r['variant']} seed {r['seed']}: s (share)" for r in rows) + " |"
     lines = [head, "|---|" + "---|" * len(rows)]
     for stage in rows[0]["stages"]:
-        lines.append(f"| {stage} | " + " | ".join(f"{r['stages'][stage]:.1f} ({r['stages'][stage] / r['wall']:.0%})"
-                                                  for r in rows) + " |")
+        lines.append(f"| {stage} | " + " | ".join(
+            f"{r['stages'].get(stage, 0.0):.1f} ({r['stages'].get(stage, 0.0) / r['wall']:.0%})"
+            + (f", CPU {r['stage_cpu'][stage]:.1f}" if stage in r.get("stage_cpu", {}) else "") for r in rows) + " |")
     for label, key in (("**post-fit** (summaries … report)", "post_fit"), ("**total wall**", "wall")):
         lines.append(f"| {label} | " + " | ".join(f"**{r[key]:.1f}** ({r[key] / r['wall']:.0%})" for r in rows) + " |")
+    lines.append("| CPU seconds of the process (all threads) | " + " | ".join(f"{r['cpu']:.0f}" for r in rows) + " |")
+    lines.append("| load average at the end (1/5/15 min) | " + " | ".join(
+        "/".join(f"{x:.1f}" for x in r["load"]) for r in rows) + " |")
     lines.append("| gate, run folder | " + " | ".join(
         f"{'pass' if r['passed'] else 'FAIL'} ({r['model']}), {r['run_folder_mb']:.1f} MB" for r in rows) + " |")
     return "\n".join(lines)
