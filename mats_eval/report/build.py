@@ -439,8 +439,8 @@ def relevance_split(run: FitResult) -> Callout | None:
                   "relevant to every stream (general topics) should rate like optional ones, while stream-specific "
                   "sessions are better left optional.")
     else:
-        advice = ("Mandating costs ratings by itself, beyond which sessions people sit through: keep mandatory "
-                  "sessions few, and relevant to every stream.")
+        advice = ("Mandating costs ratings by itself, beyond which sessions people sit through; where sessions "
+                  "are made mandatory, choosing ones relevant to every stream avoids the second part.")
     return Callout("Why mandatory sessions rate lower", f"Among the sessions scholars attend, the mandatory–optional gap "
                    f"is about {total:+.2f} points, in two parts:", "decision", items + [advice])
 
