@@ -25,7 +25,8 @@ def main(dataset: ExampleDataset = DEFAULT_DATASET, out: NoteOut = None, run: Ex
             "The model contrasts compare the same kind of session in the same week for the whole scholar "
             "population (not just those who chose to attend). The naive rows compare raw mean ratings by "
             "policy: they mix self-selection and cohort differences into the contrast.",
-            *(f"Identification: {n}" for n in effects["note"].dropna().unique() if n),
+            *(f"Caveats on {row.estimand.replace('_', ' ')}: {row.note}" for row in effects.itertuples()
+              if isinstance(row.note, str) and row.note),
         ]
         observed = (run.observed or {}).get("ratings_by_kind_policy")
         shown = None if observed is None else observed[observed["note"] != SUPPRESSED]  # NaN (not suppressed) != SUPPRESSED
