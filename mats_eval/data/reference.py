@@ -99,6 +99,8 @@ def reference_from(data) -> Reference:
     )
     observed = per_week.rename("volume").reset_index().groupby(["cohort", "volume"]).size()
     observed_volumes = tuple((str(c), float(v), int(n)) for (c, v), n in observed.items())
+    shares = tuple((str(k), relevant_share(data, str(k))) for k in sorted(sessions["kind"].unique())) \
+        if data.has_topics else ()
     retro_scale = element = None
     retro = data.retrospective
     if retro is not None and len(retro):
@@ -109,9 +111,8 @@ def reference_from(data) -> Reference:
             )
         element = _mode(retro["element"])
     return Reference(
-        relevant_share=relevant_share(data, str(kind)) if data.has_topics else None,
-        relevant_shares=tuple((str(k), relevant_share(data, str(k))) for k in sorted(sessions["kind"].unique()))
-        if data.has_topics else (),
+        relevant_share=dict(shares)[str(kind)] if shares else None,
+        relevant_shares=shares,
         kind=str(kind),
         volume=volume,
         n_weeks=n_weeks,

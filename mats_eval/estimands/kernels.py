@@ -248,9 +248,9 @@ def relevance_part_of_rating_gap(p: dict, ref: Reference) -> np.ndarray:
     """
     share = np.asarray(p["relevant_share"], dtype=float)
     week, volume = ref.rating_week, ref.volume
+    rel, other = at_relevance(p, 1.0), at_relevance(p, 0.0)
     part = 0.0
     for mandatory, sign in ((1.0, 1.0), (0.0, -1.0)):
-        rel, other = at_relevance(p, 1.0), at_relevance(p, 0.0)
         attend = [attendance_probability.unmixed(q, week, volume, mandatory) for q in (other, rel)]
         attended_share = share * attend[1] / (share * attend[1] + (1 - share) * attend[0])
         rating = [expected_session_rating.unmixed(q, ref, week, volume, mandatory) for q in (other, rel)]

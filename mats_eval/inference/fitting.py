@@ -149,12 +149,12 @@ def fit(
     priors = as_priors(priors)
     timings = {}
     start = time.perf_counter()
-    program = None
-    if model is None:  # the data say which model: relevance with session topics, else joint
-        program = as_program_data(data)
-        model = default_model_for(program)
-    resolved_priors = model_priors(model, priors)  # PriorError (exit 2) before the data are read
-    program = program if program is not None else as_program_data(data)
+    # the data say which model when none is named (relevance with session topics, else joint); a named
+    # model's priors are checked before the data are read (PriorError, exit 2)
+    program = as_program_data(data) if model is None else None
+    model = model or default_model_for(program)
+    resolved_priors = model_priors(model, priors)
+    program = program or as_program_data(data)
     design = build_design(program)
     pm_model = build_model(model, design, priors)
     timings["build"] = time.perf_counter() - start
