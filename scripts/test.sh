@@ -5,4 +5,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/bootstrap.sh"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-exec "$ROOT/.venv/bin/python" -m pytest -q "$@"
+# Two workers, one test file each at a time (files share their fitted fixtures); PYTEST_WORKERS=0 runs serially.
+exec "$ROOT/.venv/bin/python" -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
