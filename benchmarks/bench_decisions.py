@@ -14,7 +14,10 @@ evaluate the same plans with the same kernels on the simulator's true canonical 
 the recommended and the truly best plan, the true loss of the recommendation
 U_true(truly best) − U_true(recommended) in research hours per scholar over the programme,
 whether that loss is within the utility's tie threshold (success), the recommendation's
-tie status, P(best), and the estimated and true volume optimum.
+tie status, whether the recommended plan goes beyond the data (decisions.plans.beyond_the_data),
+P(best), the estimated and true volume optimum, and every estimand's mean and 90% interval with
+its truth (the summary's `estimands`: coverage, bias with its MCSE, side of the misses; issue 16's
+mats-history bias measured on the same full-size fits).
 
 `--summarise-only` (also run at the end) writes <out>/summary.json: datasets done, the share
 of successes with its 95% Wilson interval, and the settings.
@@ -85,9 +88,14 @@ def one_dataset(seed: int, plans_path: Path, draws: int, tune: int) -> dict:
         "success": bool(loss <= utility.tie_threshold + 1e-12),
         "recommended_is_best": recommended == str(true_u.idxmax()),
         "tie_reported": len(estimated.tied) > 1, "tied_plans": estimated.tied,
+        "recommended_beyond_the_data": str(estimated.table.iloc[0]["beyond_the_data"]),
         "prob_best": float(estimated.table.iloc[0]["prob_best"]),
         "estimated_utility": estimated.table.set_index("plan")["utility_mean"].to_dict(),
         "true_utility": true_u.to_dict(),
+        # every estimand against its truth: the mats-history bias of issue 16 at full scale, on the same fits
+        "estimands": {name: {"mean": float(row["mean"]), "hdi_low": float(row["hdi_low"]),
+                             "hdi_high": float(row["hdi_high"]), "truth": sim.truth.get(name)}
+                      for name, row in effects.iterrows()},
         "optimum_estimate": float(effects.loc["optimal_sessions_per_week", "mean"]),
         "optimum_true": float(np.ravel(true_optimum)[0]),
         "utility": utility.to_dict(), "plans_file": str(plans_path.relative_to(HERE.parent)),
@@ -99,6 +107,28 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2))
     os.replace(tmp, path)
+
+
+def estimand_calibration(records: list[dict]) -> dict:
+    """Per estimand over the datasets: coverage of its 90% interval, bias of the posterior mean with its
+    Monte-Carlo standard error, and on which side the misses fall (estimate above or below the truth)."""
+    out = {}
+    names = sorted({name for r in records for name in r.get("estimands", {})})
+    for name in names:
+        rows = [r["estimands"][name] for r in records
+                if name in r.get("estimands", {}) and r["estimands"][name]["truth"] is not None]
+        if not rows:
+            continue
+        truth = np.array([row["truth"] for row in rows], float)
+        mean = np.array([row["mean"] for row in rows], float)
+        low = np.array([row["hdi_low"] for row in rows], float)
+        high = np.array([row["hdi_high"] for row in rows], float)
+        error = mean - truth
+        out[name] = {"datasets": len(rows), "coverage": float(np.mean((low <= truth) & (truth <= high))),
+                     "bias": float(error.mean()), "bias_mcse": float(error.std(ddof=1) / np.sqrt(len(rows)))
+                     if len(rows) > 1 else None,
+                     "misses_estimate_high": int(np.sum(low > truth)), "misses_estimate_low": int(np.sum(high < truth))}
+    return out
 
 
 def summarise(out: Path) -> dict:
@@ -114,6 +144,7 @@ def summarise(out: Path) -> dict:
         "share": successes / n if n else None, "wilson95": [low, high],
         "recommended_is_best": sum(r["recommended_is_best"] for r in records),
         "tie_reported": sum(r["tie_reported"] for r in records),
+        "recommended_beyond_the_data": sum(bool(r.get("recommended_beyond_the_data")) for r in records),
         "reliable_fits": sum(r["reliable"] for r in records),
         "mean_true_loss": float(np.mean([r["true_loss"] for r in records])) if n else None,
         "max_true_loss": float(np.max([r["true_loss"] for r in records])) if n else None,
@@ -122,6 +153,7 @@ def summarise(out: Path) -> dict:
         "settings": {k: records[0][k] for k in ("draws", "tune", "chains", "utility", "plans_file")} if n else {},
         "mean_seconds": float(np.mean([r["seconds"] for r in records])) if n else None,
     }
+    summary["estimands"] = estimand_calibration(records)
     write_json_atomic(out / "summary.json", summary)
     return summary
 

@@ -26,6 +26,8 @@ class Reference:
     (`relevant_share`): the mix of relevant and other sessions a new cohort's estimands
     average over (None without topics); relevant_shares: (kind, π) for every kind (a
     curriculum's discussion groups may concern everyone while seminars each concern a stream).
+    observed_policies: (kind, policy) pairs some cohort ran: a plan outside them leans on the
+    model's additivity, not on data (decisions.plans.beyond_the_data).
     """
 
     kind: str
@@ -39,11 +41,12 @@ class Reference:
     observed_volumes: tuple[tuple[str, float, int], ...] = ()
     relevant_share: float | None = None
     relevant_shares: tuple[tuple[str, float], ...] = ()
+    observed_policies: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         # read back from JSON the triples are lists: keep them tuples (hashable, comparable)
-        object.__setattr__(self, "observed_volumes", tuple(tuple(t) for t in self.observed_volumes))
-        object.__setattr__(self, "relevant_shares", tuple(tuple(t) for t in self.relevant_shares))
+        for name in ("observed_volumes", "relevant_shares", "observed_policies"):
+            object.__setattr__(self, name, tuple(tuple(t) for t in getattr(self, name)))
 
     def relevant_share_of(self, kind: str) -> float | None:
         """π of sessions of `kind` (relevant_shares), the reference kind's π for a kind the data lack."""
@@ -99,6 +102,7 @@ def reference_from(data) -> Reference:
     )
     observed = per_week.rename("volume").reset_index().groupby(["cohort", "volume"]).size()
     observed_volumes = tuple((str(c), float(v), int(n)) for (c, v), n in observed.items())
+    observed_policies = tuple(sorted({(str(k), str(p)) for k, p in zip(sessions["kind"], sessions["policy"])}))
     shares = tuple((str(k), relevant_share(data, str(k))) for k in sorted(sessions["kind"].unique())) \
         if data.has_topics else ()
     retro_scale = element = None
@@ -122,6 +126,7 @@ def reference_from(data) -> Reference:
         retro_scale=None if retro_scale is None else tuple(int(x) for x in retro_scale),
         element=element,
         observed_volumes=observed_volumes,
+        observed_policies=observed_policies,
     )
 
 

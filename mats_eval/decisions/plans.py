@@ -17,6 +17,9 @@ covariate counts every kind, so adding workshops costs seminar attendance):
     utility         U   = value_per_attended_hour · Q − research_hour_cost · H   (decisions/utility.py)
 
 H counts every kind: the research time a plan costs is its whole programming load.
+A plan whose weekly load leaves the range the cohorts ran, or that runs a kind under a
+policy no cohort used, is marked `beyond_the_data` (why, in words): its utility rests on
+the models' additive form, not on a cohort that ran anything like it.
 Across plans, on the same draws: P(best) = share of draws in which the plan has the
 highest U; expected loss = E[max_plans U − U_plan] (research hours per scholar); a
 plan is `tied_with_best` when its expected utility is within the utility's
@@ -442,6 +445,40 @@ def comparison_table(names: Sequence[str], utility: np.ndarray, means: Mapping[s
     return table.sort_values(["expected_loss", "plan"], kind="stable").reset_index(drop=True)
 
 
+def beyond_the_data(plan: Plan, ref: estimands.Reference) -> str:
+    """Why a plan lies beyond what the data cover, in words ('' when it does not): a weekly load
+    outside the loads the cohorts ran, or a kind under a policy no cohort ran it under."""
+    reasons = []
+    if ref.observed_volumes:
+        lo, hi = ref.volume_range
+        load = plan.load()
+        if load.max() > hi + 1e-9 or load.min() < lo - 1e-9:
+            reasons.append(f"its weekly load ({_load_words(load)} sessions) leaves the {lo:g}–{hi:g} a week "
+                           "the cohorts ran")
+    if ref.observed_policies:
+        seen = set(ref.observed_policies)
+        kinds_seen = {kind for kind, _ in seen}
+        for kind in plan.kinds:
+            policy = plan.policy.get(kind, "optional")
+            name = kind.replace("_", " ") + "s"
+            if kind not in kinds_seen:
+                reasons.append(f"no cohort ran {name}")
+            elif (kind, policy) not in seen:
+                reasons.append(f"no cohort ran {policy} {name}")
+    return "; ".join(reasons)
+
+
+def beyond_reason(row) -> str:
+    """A plans table row's `beyond_the_data` text ('' when absent or blank, as CSV reads it back)."""
+    value = row.get("beyond_the_data", "") if hasattr(row, "get") else ""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _load_words(load: np.ndarray) -> str:
+    lo, hi = float(load.min()), float(load.max())
+    return f"{lo:.3g}" if abs(hi - lo) < 1e-9 else f"{lo:.3g}–{hi:.3g}"
+
+
 def evaluate_plans(
     params_by_kind: Mapping[str, Mapping],
     plans: Sequence[Plan],
@@ -469,6 +506,7 @@ def evaluate_plans(
     means = {key: values.mean(axis=0) for key, values in per_draw.items() if key != "utility"}
     table = comparison_table(names, per_draw["utility"], means, utility.tie_threshold)
     table["definition"] = table["plan"].map({plan.name: plan.describe() for plan in plans})
+    table["beyond_the_data"] = table["plan"].map({plan.name: beyond_the_data(plan, ref) for plan in plans})
     by_week = pd.concat([weeks for _, weeks in results], ignore_index=True)
     frame = lambda key: pd.DataFrame(per_draw[key], columns=names)  # noqa: E731
     return PlanComparison(table, by_week, frame("utility"), utility, frame("valued_hours"), frame("attended_hours"))
@@ -498,6 +536,8 @@ def comparison_from_tables(table: pd.DataFrame, by_week: pd.DataFrame) -> PlanCo
     table = table.drop(columns=present)
     if "tied_with_best" not in table:  # plans.csv written before ties were reported
         table["tied_with_best"] = tied_with_best(table["utility_mean"], settings.tie_threshold)
+    # a blank cell reads back as NaN; plans.csv written before the column existed marks nothing
+    table["beyond_the_data"] = [beyond_reason(row) for _, row in table.iterrows()]
     return PlanComparison(table, by_week, None, settings)
 
 

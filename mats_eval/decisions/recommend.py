@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mats_eval.decisions.plans import PlanComparison, decision_summary, tied_with_best
+from mats_eval.decisions.plans import PlanComparison, beyond_reason, decision_summary, tied_with_best
 from mats_eval.decisions.utility import Utility
 from mats_eval.errors import UsageError
 
@@ -139,13 +139,31 @@ def recommendation_sentence(comparison: PlanComparison) -> str:
                     f"the best plan in {best['prob_best']:.0%} of posterior draws.")
     if best["utility_mean"] < 0:
         sentence += " Under these settings every plan costs more research time than its sessions are worth."
-    return sentence
+    return sentence + beyond_words(table)
+
+
+def beyond_words(table: pd.DataFrame) -> str:
+    """' “A” goes beyond the data (why) …; the best plan within them is “B” …' when the best plan of a
+    plans table (best first) is marked beyond_the_data, '' otherwise."""
+    best = table.iloc[0]
+    reason = beyond_reason(best)
+    if not reason:
+        return ""
+    text = (f" “{best['plan']}” goes beyond the data ({reason}), so its utility rests on the model's assumptions "
+            "rather than on a cohort that ran anything like it: treat it as a pilot")
+    within = [row for _, row in table.iterrows() if not beyond_reason(row)]
+    if not within:
+        return text + "; every plan compared goes beyond the data."
+    alternative = within[0]
+    return (text + f". The best plan within the data is “{alternative['plan']}”, "
+            f"{alternative['utility_mean'] - best['utility_mean']:+.2f} {UNITS} against it.")
 
 
 def recommendation(comparison: PlanComparison) -> dict:
     """recommendation.json: best plan, tie status, the sentences and the utility settings used."""
     best = comparison.table.iloc[0]
     out = {"best_plan": str(best["plan"]), "tied_plans": comparison.tied, "tie": len(comparison.tied) > 1,
+           "beyond_the_data": beyond_reason(best),
            "prob_best": float(best["prob_best"]), "expected_utility": float(best["utility_mean"]),
            "expected_loss": float(best["expected_loss"]), "units": UNITS,
            "sentence": recommendation_sentence(comparison), "utility": comparison.settings.to_dict(),
@@ -163,4 +181,4 @@ def write_recommendation(run_dir: Path | str, comparison: PlanComparison) -> Non
 
 
 __all__ = ["SENSITIVITY_FILE", "RECOMMENDATION_FILE", "scored", "sensitivity_table", "cost_switches",
-           "what_would_change", "recommendation_sentence", "recommendation", "write_recommendation"]
+           "what_would_change", "recommendation_sentence", "beyond_words", "recommendation", "write_recommendation"]

@@ -32,6 +32,7 @@ from mats_eval.constants import ESS_MIN, INTERVAL_PROB, MIN_SCHOLARS, RHAT_MAX
 from mats_eval.data.observed import GROUPS, SUPPRESSED
 from mats_eval.data.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX
 from mats_eval.decisions import plans as decisions
+from mats_eval.decisions import recommend
 from mats_eval.errors import UsageError
 from mats_eval.estimands.registry import ESTIMANDS, INTERVAL_LABELS, interval_words, probability_words
 from mats_eval.report import plots
@@ -290,7 +291,7 @@ def composed_recommendation(table: pd.DataFrame, best, tied: list[str], recommen
         runner = table.iloc[1]
         text += (f", and its expected utility is {best['utility_mean'] - runner['utility_mean']:.2f} {UTILITY_UNIT} "
                  f"above the next plan, “{runner['plan']}”")
-    return text + "."
+    return text + "." + recommend.beyond_words(table)
 
 
 def verdict_block(run: FitResult) -> Callout:
@@ -598,6 +599,7 @@ def plans_section(run: FitResult, table: pd.DataFrame | None, by_week: pd.DataFr
         section.add(Paragraph("plans.csv does not define the plans (no description or sessions-per-week columns): "
                               "their names are all this report can show; the plans file has the definitions."))
     tied = set(tied_plans(table, recommendation))
+    beyond = any(decisions.beyond_reason(row) for _, row in table.iterrows())
     shown = pd.DataFrame({
         "plan": table["plan"],
         **({"what it is": definitions} if any(definitions) else {}),
@@ -605,6 +607,8 @@ def plans_section(run: FitResult, table: pd.DataFrame | None, by_week: pd.DataFr
         "P(best)": table["prob_best"].map(probability_words),
         **({"tied with the best": ["yes" if p in tied else "no" for p in table["plan"]]} if len(tied) > 1 else {}),
         f"expected loss ({UTILITY_UNIT})": table["expected_loss"].map(lambda v: f"{v:.2f}"),
+        **({"within the data": [f"no: {r}" if (r := decisions.beyond_reason(row)) else "yes"
+                                for _, row in table.iterrows()]} if beyond else {}),
     })
     section.add(Table(shown, "Plans, best first (full table in the appendix)"))
     best = table.iloc[0]

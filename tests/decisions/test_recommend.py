@@ -1,6 +1,7 @@
 """One objective for V* and the plans; ties, sensitivity, the candidate grid, the utility block."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -173,3 +174,36 @@ def test_every_scenarios_true_optimum_is_its_best_even_optional_plan(scenario):
     best = decisions.evaluate_plans({ref.kind: p}, plans, ref).best
     assert float(best) == sim.truth["optimal_sessions_per_week"]
     assert not ref.is_extrapolated(sim.truth["optimal_sessions_per_week"])
+
+
+def test_plans_beyond_the_data_are_marked_and_the_recommendation_says_so():
+    """A plan whose load leaves the cohorts' range, or that mandates a kind no cohort mandated, is
+    marked with why; when it is the best, the sentence names the best plan within the data."""
+    ref = dataclasses.replace(
+        SMALL_REF, observed_volumes=(("A", 3.0, 2), ("B", 6.0, 2)),
+        observed_policies=(("discussion_group", "optional"), ("seminar", "mandatory"), ("seminar", "optional")))
+    inside = decisions.Plan("inside", 4, {"seminar": 3, "discussion_group": 1},
+                            {"seminar": "mandatory", "discussion_group": "optional"})
+    heavy = decisions.Plan("heavy", 4, {"seminar": 8}, {"seminar": "optional"})
+    mandated = decisions.Plan("mandated dg", 4, {"seminar": 2, "discussion_group": 1},
+                              {"discussion_group": "mandatory"})
+    unseen = decisions.Plan("socials", 4, {"seminar": 2, "social": 1})
+    assert decisions.beyond_the_data(inside, ref) == ""
+    assert "weekly load (8 sessions) leaves the 3–6 a week" in decisions.beyond_the_data(heavy, ref)
+    assert decisions.beyond_the_data(mandated, ref) == "no cohort ran mandatory discussion groups"
+    assert decisions.beyond_the_data(unseen, ref) == "no cohort ran socials"
+    # without the record (a reference.json written before it), nothing is marked
+    assert decisions.beyond_the_data(heavy, SMALL_REF) == ""
+
+    comparison = decisions.evaluate_plans({"seminar": keen_params(), "discussion_group": keen_params(),
+                                           "social": keen_params()}, [inside, heavy, mandated], ref)
+    table = comparison.table.set_index("plan")
+    assert table.loc["inside", "beyond_the_data"] == "" and table.loc["heavy", "beyond_the_data"]
+    # force the heavy plan to the top: the sentence names it as beyond the data and gives the alternative
+    top = pd.concat([comparison.table[comparison.table["plan"] == "heavy"],
+                     comparison.table[comparison.table["plan"] != "heavy"]], ignore_index=True)
+    words = recommend.beyond_words(top)
+    best_inside = top[top["beyond_the_data"] == ""].iloc[0]
+    assert "“heavy” goes beyond the data (its weekly load" in words
+    assert f"The best plan within the data is “{best_inside['plan']}”" in words
+    assert recommend.beyond_words(top[top["plan"] == "inside"].reset_index(drop=True)) == ""
