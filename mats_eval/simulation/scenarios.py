@@ -181,8 +181,11 @@ BASE_PARAMS: dict = {
     "attendance_intercept": 1.2,
     "attendance_kind": {"seminar": 0.0, "workshop": -0.2, "discussion_group": 0.1, "reading_group": -0.3, "social": 0.4},
     "attendance_mandatory": 2.3,
-    # per extra session of any kind in the week: a 3-session week attends ~0.5 log-odds better than a 7-session one
-    "attendance_volume": -0.12,
+    # per extra session of any kind in the week: a 5-session week attends ~1.2 log-odds better than an
+    # 11-session one (MATS 3.0/5.0 against 4.0), so that, as the seed report says, optional programming
+    # pays up to a ceiling (true optimum ~4.5 sessions a week under the default utility) and 4.0's
+    # eight seminars a week are past it
+    "attendance_volume": -0.2,
     "attendance_week_slope": -0.13,
     "attendance_week_slope_mandatory": -0.03,
     "attendance_week_slope_cohort_sd": 0.03,
@@ -192,7 +195,7 @@ BASE_PARAMS: dict = {
     # session ratings (latent logit scale)
     "rating_kind": {"seminar": 0.0, "workshop": 0.2, "discussion_group": -0.2, "reading_group": -0.1, "social": 0.3},
     "rating_mandatory": -0.5,
-    "rating_volume": -0.1,
+    "rating_volume": -0.2,
     "rating_week": -0.02,
     "rating_cohort_sd": 0.3,
     "rating_scholar_sd": 0.8,
