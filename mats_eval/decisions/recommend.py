@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mats_eval.decisions.plans import PlanComparison, beyond_reason, decision_summary, tied_with_best
-from mats_eval.decisions.utility import Utility
+from mats_eval.decisions.utility import Utility, research_hours
 from mats_eval.errors import UsageError
 
 # The sensitivity grid (plan_sensitivity.csv): research hours an attended hour costs, and research
@@ -40,11 +40,6 @@ def switch_costs(utility: Utility) -> np.ndarray:
 SENSITIVITY_FILE = "plan_sensitivity.csv"
 RECOMMENDATION_FILE = "recommendation.json"
 UNITS = "research hours per scholar over the programme"
-
-
-def research_hours(x: float) -> str:
-    """'1 research hour', '0.5 research hours'."""
-    return f"{x:g} research hour{'' if x == 1 else 's'}"
 
 
 def _per_draw(comparison: PlanComparison) -> tuple[np.ndarray, np.ndarray, list[str]]:

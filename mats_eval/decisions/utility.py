@@ -27,6 +27,11 @@ from mats_eval.constants import RESEARCH_HOUR_COST, TIE_THRESHOLD_HOURS, VALUE_P
 from mats_eval.errors import UsageError
 
 
+def research_hours(x: float) -> str:
+    """'1 research hour', '0.5 research hours'."""
+    return f"{x:g} research hour{'' if x == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Utility:
     """The lead's settings (defaults in constants.py). Units: research hours per scholar.
@@ -56,9 +61,9 @@ class Utility:
         """The utility in one line of plain words."""
         worth = ("its rating's position on the scale" if self.worthless_below is None
                  else f"its rating's position above {self.worthless_below:g}")
-        return (f"an attended hour is worth {self.value_per_attended_hour:g} research hours times {worth} "
-                f"(0 to 1) and costs {self.research_hour_cost:g} research hours; plans whose expected "
-                f"utilities are within {self.tie_threshold:g} research hours per scholar are called tied")
+        return (f"an attended hour is worth {research_hours(self.value_per_attended_hour)} times {worth} "
+                f"(0 to 1) and costs {research_hours(self.research_hour_cost)}; plans whose expected "
+                f"utilities are within {research_hours(self.tie_threshold)} per scholar are called tied")
 
     def to_dict(self) -> dict:
         return asdict(self)
