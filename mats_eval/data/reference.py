@@ -28,6 +28,9 @@ class Reference:
     curriculum's discussion groups may concern everyone while seminars each concern a stream).
     observed_policies: (kind, policy) pairs some cohort ran: a plan outside them leans on the
     model's additivity, not on data (decisions.plans.beyond_the_data).
+    session_cells: (week, weekly load, weight) of the data's own sessions of the reference kind,
+    weighted by their scholar × session pairs: where the averaged contrasts are evaluated
+    (average comparisons over the programme as it ran, beside the single reference point).
     """
 
     kind: str
@@ -42,10 +45,11 @@ class Reference:
     relevant_share: float | None = None
     relevant_shares: tuple[tuple[str, float], ...] = ()
     observed_policies: tuple[tuple[str, str], ...] = ()
+    session_cells: tuple[tuple[float, float, float], ...] = ()
 
     def __post_init__(self):
         # read back from JSON the triples are lists: keep them tuples (hashable, comparable)
-        for name in ("observed_volumes", "relevant_shares", "observed_policies"):
+        for name in ("observed_volumes", "relevant_shares", "observed_policies", "session_cells"):
             object.__setattr__(self, name, tuple(tuple(t) for t in getattr(self, name)))
 
     def relevant_share_of(self, kind: str) -> float | None:
@@ -103,6 +107,7 @@ def reference_from(data) -> Reference:
     observed = per_week.rename("volume").reset_index().groupby(["cohort", "volume"]).size()
     observed_volumes = tuple((str(c), float(v), int(n)) for (c, v), n in observed.items())
     observed_policies = tuple(sorted({(str(k), str(p)) for k, p in zip(sessions["kind"], sessions["policy"])}))
+    session_cells = _session_cells(sessions, per_week, data.scholars, kind)
     shares = tuple((str(k), relevant_share(data, str(k))) for k in sorted(sessions["kind"].unique())) \
         if data.has_topics else ()
     retro_scale = element = None
@@ -127,7 +132,18 @@ def reference_from(data) -> Reference:
         element=element,
         observed_volumes=observed_volumes,
         observed_policies=observed_policies,
+        session_cells=session_cells,
     )
+
+
+def _session_cells(sessions: pd.DataFrame, per_week: pd.Series, scholars: pd.DataFrame, kind) -> tuple:
+    """(week, load, weight) over the sessions of `kind`: weight = Σ sessions × the cohort's scholars."""
+    own = sessions[sessions["kind"] == kind]
+    counts = own.groupby(["cohort", "week"]).size().rename("sessions").reset_index()
+    counts["load"] = [float(per_week[(c, w)]) for c, w in zip(counts["cohort"], counts["week"])]
+    counts["weight"] = counts["sessions"] * counts["cohort"].map(scholars.groupby("cohort").size()).fillna(0)
+    cells = counts.groupby(["week", "load"])["weight"].sum()
+    return tuple((float(w), float(v), float(n)) for (w, v), n in cells.items() if n > 0)
 
 
 def relevant_share(data, kind: str | None = None) -> float:

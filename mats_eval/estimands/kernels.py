@@ -218,6 +218,23 @@ def mandatory_minus_optional_rating(p: dict, ref: Reference) -> np.ndarray:
     return expected_session_rating(p, *args, mandatory=1.0) - expected_session_rating(p, *args, mandatory=0.0)
 
 
+def over_data_sessions(ref: Reference, contrast) -> np.ndarray:
+    """Σ_c w_c · contrast(week_c, load_c) / Σ_c w_c over ref.session_cells, the data's own sessions of the
+    reference kind weighted by scholar × session pairs (an average comparison, as marginaleffects' are);
+    the reference point (middle week, mean load) alone when the cells are not recorded."""
+    cells = ref.session_cells or ((ref.rating_week, ref.volume, 1.0),)
+    weights = np.array([weight for *_, weight in cells], dtype=float)
+    weights = weights / weights.sum()
+    return sum(w * contrast(week, load) for (week, load, _), w in zip(cells, weights))
+
+
+def mandatory_minus_optional_rating_averaged(p: dict, ref: Reference) -> np.ndarray:
+    """mandatory_minus_optional_rating averaged over the data's sessions of the reference kind (their weeks
+    and weekly loads, weighted by scholar × session pairs) rather than at one reference point (points)."""
+    return over_data_sessions(ref, lambda week, load: expected_session_rating(p, ref, week, load, mandatory=1.0)
+                              - expected_session_rating(p, ref, week, load, mandatory=0.0))
+
+
 @over_relevance
 def _rating_with_cohort_shift(p: dict, ref: Reference, shift) -> np.ndarray:
     """E[rating] of an optional session of the reference kind (middle week, reference load) in a cohort
@@ -479,6 +496,13 @@ def mandatory_minus_optional_attendance(p: dict, ref: Reference) -> np.ndarray:
     at the programme's middle week (ref.rating_week), new cohort/scholar/session."""
     args = (ref.rating_week, ref.volume)
     return 100 * (attendance_probability(p, *args, mandatory=1.0) - attendance_probability(p, *args, mandatory=0.0))
+
+
+def mandatory_minus_optional_attendance_averaged(p: dict, ref: Reference) -> np.ndarray:
+    """mandatory_minus_optional_attendance averaged over the data's sessions of the reference kind
+    (over_data_sessions), in percentage points."""
+    return over_data_sessions(ref, lambda week, load: 100 * (attendance_probability(p, week, load, mandatory=1.0)
+                                                             - attendance_probability(p, week, load, mandatory=0.0)))
 
 
 # --- half-life of optional attendance -------------------------------------------

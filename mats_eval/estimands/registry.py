@@ -147,6 +147,18 @@ def _relevance_part(row: Mapping) -> str:
             f"({interval_words(row, '+.1f')}).")
 
 
+def _averaged(sentence: Callable[[Mapping], str]) -> Callable[[Mapping], str]:
+    """The reference-point sentence, said of the sessions the programme actually ran."""
+    def averaged(row: Mapping) -> str:
+        text = sentence(row)
+        return "Averaged over the sessions this programme ran, " + text[0].lower() + text[1:]
+    return averaged
+
+
+def _has_session_cells(ref: Reference) -> bool:
+    return bool(ref.session_cells)
+
+
 def _attendance_gap(row: Mapping) -> str:
     word, p = _direction(row, "lower", "higher")
     return (f"Attendance of a mandatory session is {abs(row['mean']):.0f} percentage points {word} than of an "
@@ -222,6 +234,11 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
     Estimand("mandatory_minus_optional_rating", "rating points",
              "expected session rating, mandatory minus optional, same kind, same week", RATING, k.mandatory_minus_optional_rating,
              _rating_gap("Mandatory sessions"), question="policy", note=_unobserved_selection_note),
+    Estimand("mandatory_minus_optional_rating_averaged", "rating points",
+             "the same contrast averaged over the data's own sessions of the main kind (their weeks and weekly "
+             "loads, weighted by scholars × sessions) instead of at one reference point", RATING,
+             k.mandatory_minus_optional_rating_averaged, _averaged(_rating_gap("mandatory sessions")),
+             question="policy", note=_unobserved_selection_note, applies=_has_session_cells),
     Estimand("mandatory_minus_optional_retro", "rating points",
              "the same for end-of-programme ratings of an element", RETRO, k.mandatory_minus_optional_retro,
              _rating_gap("In the end-of-programme survey, elements offered as mandatory"), question="policy",
@@ -272,6 +289,11 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
     Estimand("mandatory_minus_optional_attendance", "percentage points",
              "attendance of a mandatory minus an optional session, same kind and week", ATTENDANCE + ("attendance_mandatory",),
              k.mandatory_minus_optional_attendance, _attendance_gap, question="policy"),
+    Estimand("mandatory_minus_optional_attendance_averaged", "percentage points",
+             "the same attendance contrast averaged over the data's own sessions of the main kind (their weeks "
+             "and weekly loads, weighted by scholars × sessions)", ATTENDANCE + ("attendance_mandatory",),
+             k.mandatory_minus_optional_attendance_averaged, _averaged(_attendance_gap), question="policy",
+             applies=_has_session_cells),
 ]}
 
 

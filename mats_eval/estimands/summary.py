@@ -123,7 +123,8 @@ def volume_curve(p: Mapping, ref: Reference, curve: np.ndarray | None = None) ->
     hdi_high (90% HDI of U(V)), prob_above_optimum = P(V > V*) with V* = argmax U within the data's
     range (the optimal_sessions_per_week draws), extrapolated (V outside the volumes the data cover),
     observed_cohorts (which cohorts ran V a week, and for how many weeks), best_expected (the
-    volume with the highest posterior mean U within the data's range: the plan comparison's choice
+    volume with the highest posterior mean U among the volumes the optimum is searched over,
+    ref.volume_grid, within the data's range: the plan comparison's choice
     among even optional plans of the kind). Empty when `p` does not define the optimum.
     """
     curve = curve_draws(p, ref) if curve is None else curve
@@ -134,7 +135,9 @@ def volume_curve(p: Mapping, ref: Reference, curve: np.ndarray | None = None) ->
     optimum = optimum_draws(curve, ref)
     low, high = hdi(curve)
     best = np.zeros(len(grid), dtype=bool)
-    best[np.argmax(np.where(extrapolated, -np.inf, curve.mean(axis=0)))] = True
+    # the points the optimum kernel searches (ref.volume_grid), so the two agree whatever grid reference.json holds
+    searched = np.isin(np.round(grid, 9), np.round(np.asarray(ref.volume_grid, dtype=float), 9))
+    best[np.argmax(np.where(searched, curve.mean(axis=0), -np.inf))] = True
     return pd.DataFrame({"volume": grid, "mean": curve.mean(axis=0), "hdi_low": low, "hdi_high": high,
                          "prob_above_optimum": (grid[None, :] > optimum[:, None]).mean(axis=0),
                          "extrapolated": extrapolated, "observed_cohorts": [ref.cohorts_at(v) for v in grid],

@@ -416,8 +416,8 @@ def _relevance_penalty(rng: np.random.Generator) -> Scenario:
 LARGE_COHORTS = 40
 LARGE_SCHOLARS_PER_COHORT = 75
 LARGE_SPEAKER_POOL = 1200
-# who rates: an attendee answers the feedback form a bit under half the time (~75k ratings)
-LARGE_RATING_RESPONSE = 0.43
+# who rates: an attendee answers the feedback form a bit over half the time (~75k ratings)
+LARGE_RATING_RESPONSE = 0.55
 
 
 def _large_ratings(rng: np.random.Generator) -> Scenario:

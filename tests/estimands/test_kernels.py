@@ -15,7 +15,8 @@ from mats_eval.estimands.summary import effects_from_draws
 
 N = 4  # draws
 REF = Reference(kind="seminar", volume=3.0, n_weeks=10, rating_week=5.5, session_scale=(1, 10),
-                volume_grid=tuple(np.arange(0.5, 12.01, 0.25)), retro_scale=(1, 5), element="seminars")
+                volume_grid=tuple(np.arange(0.5, 12.01, 0.25)), retro_scale=(1, 5), element="seminars",
+                session_cells=((2.0, 2.0, 10.0), (5.5, 3.0, 30.0), (9.0, 6.0, 20.0)))
 
 
 def canonical(n: int = N, **overrides) -> dict:
@@ -276,3 +277,22 @@ def test_cohort_spread_in_points_follows_the_cohort_sd():
     np.testing.assert_allclose(k.cohort_spread_rating_points(small, REF), 2 * 0.01 * slope, rtol=1e-3)
     assert (k.cohort_spread_rating_points(canonical(rating_cohort_sd=0.6), REF)
             > k.cohort_spread_rating_points(canonical(rating_cohort_sd=0.3), REF)).all()
+
+
+@pytest.mark.parametrize("name, point", [("mandatory_minus_optional_rating_averaged", "mandatory_minus_optional_rating"),
+                                         ("mandatory_minus_optional_attendance_averaged",
+                                          "mandatory_minus_optional_attendance")])
+def test_averaged_contrasts_are_the_pair_weighted_mean_of_the_point_contrasts_over_the_data_sessions(name, point):
+    """The average comparison = Σ w_c · (the reference-point contrast evaluated at cell c's week and load) / Σ w_c;
+    with the reference point as its only cell it is the point contrast itself; without cells it does not apply."""
+    from dataclasses import replace
+
+    p = with_relevance(canonical(rating_volume=-0.4, attendance_volume=-0.3))
+    averaged, at_point = registry.ESTIMANDS[name].kernel, registry.ESTIMANDS[point].kernel
+    weights = np.array([w for *_, w in REF.session_cells])
+    by_cell = [at_point(p, replace(REF, rating_week=week, volume=load)) for week, load, _ in REF.session_cells]
+    np.testing.assert_allclose(averaged(p, REF), np.average(by_cell, axis=0, weights=weights), rtol=1e-10)
+    assert not np.allclose(averaged(p, REF), at_point(p, REF), rtol=1e-3)  # the cells' loads differ from 3
+    alone = replace(REF, session_cells=((REF.rating_week, REF.volume, 7.0),))
+    np.testing.assert_allclose(averaged(p, alone), at_point(p, alone), rtol=1e-12)
+    assert not registry.ESTIMANDS[name].defined_by(p, replace(REF, session_cells=()))

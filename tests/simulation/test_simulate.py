@@ -23,7 +23,8 @@ CONTRACT_ESTIMANDS = {
     # DATA_CONTRACT.md section 6 (defined on every scenario: they come from the attendance parameters)
     "attendance_half_life_weeks", "mandatory_minus_optional_attendance",
     # the registry's own additions
-    "cohort_spread_rating_points",
+    "cohort_spread_rating_points", "mandatory_minus_optional_rating_averaged",
+    "mandatory_minus_optional_attendance_averaged",
 }
 COLUMNS = {
     "cohorts": ["cohort", "n_weeks", "start_date", "session_scale_min", "session_scale_max",
