@@ -68,8 +68,9 @@ def run(
     _say(progress, f"valid: {len(data.scholars)} scholars, {len(data.sessions)} sessions, "
                    f"{len(data.attendance)} attendance rows")
     with atomic_folder(out, force=force) as tmp:
-        model = fit_options.get("model") or default_model_for(data)
-        _say(progress, f"fitting the {model} model (first run compiles, ~1 min)")
+        # chosen here once, so what is said is what is fitted
+        fit_options = {**fit_options, "model": fit_options.get("model") or default_model_for(data)}
+        _say(progress, f"fitting the {fit_options['model']} model (first run compiles, ~1 min)")
         result = fit(data, out=tmp / "run", progress=progress, **fit_options)
         _say(progress, "diagnostics gate " + ("passed" if result.reliable else "FAILED: results marked unreliable"))
         unevaluated = _add_plans(tmp / "run", plans_path)
