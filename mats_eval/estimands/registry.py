@@ -45,6 +45,8 @@ class Estimand:
     note(draws, ref) -> '' or a caveat for effects.csv's `note` (e.g. extrapolation).
     applies(ref) -> whether the data define the estimand at all (e.g. a retro scale exists).
     costly: skipped where only the cheap estimands are wanted (studies ranking many fits).
+    twin_of: the reference-point estimand this one averages over the data's sessions; its caveats are
+    that one's (up to rounding), so the report states them once, under the twin.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Estimand:
     note: Callable[[np.ndarray, Reference], str] | None = None
     applies: Callable[[Reference], bool] | None = None
     costly: bool = False
+    twin_of: str | None = None
 
     def defined_by(self, p: Mapping, ref: Reference) -> bool:
         """True when `p` holds every parameter the kernel needs and the data define the estimand."""
@@ -238,7 +241,8 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
              "the same contrast averaged over the data's own sessions of the main kind (their weeks and weekly "
              "loads, weighted by scholars × sessions) instead of at one reference point", RATING,
              k.mandatory_minus_optional_rating_averaged, _averaged(_rating_gap("mandatory sessions")),
-             question="policy", note=_unobserved_selection_note, applies=_has_session_cells),
+             question="policy", note=_unobserved_selection_note, applies=_has_session_cells,
+             twin_of="mandatory_minus_optional_rating"),
     Estimand("mandatory_minus_optional_retro", "rating points",
              "the same for end-of-programme ratings of an element", RETRO, k.mandatory_minus_optional_retro,
              _rating_gap("In the end-of-programme survey, elements offered as mandatory"), question="policy",
@@ -293,7 +297,7 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
              "the same attendance contrast averaged over the data's own sessions of the main kind (their weeks "
              "and weekly loads, weighted by scholars × sessions)", ATTENDANCE + ("attendance_mandatory",),
              k.mandatory_minus_optional_attendance_averaged, _averaged(_attendance_gap), question="policy",
-             applies=_has_session_cells),
+             applies=_has_session_cells, twin_of="mandatory_minus_optional_attendance"),
 ]}
 
 

@@ -352,7 +352,11 @@ def caveats(run: FitResult, question: str, extra: list[str] = ()) -> Callout | N
     estimands the prior dominates."""
     said: set[str] = set()
     items = []
-    for note in [note_of(row) for row in question_rows(run, question)] + list(extra):
+    rows = question_rows(run, question)
+    present = {row["estimand"] for row in rows}
+    # an averaged twin's caveats are its reference-point estimand's, up to rounding: said once, there
+    rows = [row for row in rows if getattr(ESTIMANDS.get(row["estimand"]), "twin_of", None) not in present]
+    for note in [note_of(row) for row in rows] + list(extra):
         # notes are '; '-joined clauses and several estimands share one (e.g. a confounded volume)
         fresh = [c for c in note.split("; ") if c and c.lower() not in said]
         said |= {c.lower() for c in fresh}
