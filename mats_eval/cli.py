@@ -309,7 +309,7 @@ def _integers(text: str) -> list[int]:
 def power(
     out: out_option("Study folder (resumed if it exists); power.csv is written there."),
     designs: Annotated[str, typer.Option(help="Allocations to compare, comma-separated.")]
-    = "between-cohort,alternate-weeks,randomise-scholars",
+    = "between-cohort,alternate-weeks,randomise-sessions",
     scholars: Annotated[str, typer.Option(help="Scholars per cohort; comma-separated for several.")] = "40",
     weeks: Annotated[str, typer.Option(help="Programme weeks; comma-separated for several.")] = "8",
     seminars: Annotated[str, typer.Option(help="Seminars a week; comma-separated for several.")] = "3",
@@ -320,7 +320,7 @@ def power(
     estimand: Annotated[str, typer.Option(help="The effect the study should find.")]
     = "mandatory_minus_optional_rating",
     model: Annotated[Optional[str], typer.Option(
-        help="Model to fit (default: the smallest that reports the estimand).")] = None,
+        help="Model to fit (default: the package's default for the simulated data, the joint model).")] = None,
     reps: Reps = 20,
     progress: Progress = True,
     *, study_settings: dict,

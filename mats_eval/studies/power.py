@@ -16,9 +16,14 @@ socials stay optional):
   cohort with the same programme); seminars mandatory in one, optional in the
   other. Policy is confounded with cohort, so only the cohort-sd prior separates them.
 - alternate-weeks: one cohort; seminar policy alternates week by week.
-- randomise-scholars: one cohort split at random into two arms; every seminar
-  runs twice in the same week, mandatory for one arm and optional for the other
-  (a scholar is recorded only for her arm's sessions).
+- randomise-sessions: one cohort; each week's seminars are split at random, half
+  mandatory and half optional (an odd one goes either way), so policy varies within
+  the week and every session is run once (an earlier scholar-randomised design ran
+  each seminar twice, one copy per arm, and the copies counted twice towards the
+  weekly load).
+The model fitted is the package's default for the simulated data (the joint model:
+selection by scholar corrected), unless one is named; a model that corrects nothing
+overstates power when keen scholars choose optional sessions.
 The generator reuses simulate.py's building blocks (parameters, sessions,
 scholars, attendance and rating draws), so the data follow the same model.
 """
@@ -34,7 +39,7 @@ from mats_eval.errors import UsageError
 from mats_eval.inference.samplers import DEFAULT_SAMPLER
 from mats_eval.studies.runner import ok_results, run_study, task_seed
 
-ALLOCATIONS = ("between-cohort", "alternate-weeks", "randomise-scholars")
+ALLOCATIONS = ("between-cohort", "alternate-weeks", "randomise-sessions")
 DEFAULT_ESTIMAND = "mandatory_minus_optional_rating"
 POWER_COLUMNS = ["design", "allocation", "scholars", "weeks", "seminars_per_week", "estimand", "truth", "reps",
                  "power", "power_low", "power_high", "mean_width", "mean_estimate", "reliable_share", "failed"]
@@ -94,7 +99,7 @@ def seminar_counts(design: ExperimentDesign) -> tuple[int, ...]:
 
 
 def experiment_plans(design: ExperimentDesign):
-    """The cohorts of the experiment (simulate.CohortPlan); randomise-scholars' optional arm is added later."""
+    """The cohorts of the experiment (simulate.CohortPlan); randomise-sessions' policies are drawn later."""
     from mats_eval.simulation.scenarios import CohortPlan, alternating, constant, programme
 
     n = design.weeks
@@ -113,14 +118,15 @@ def experiment_plans(design: ExperimentDesign):
     return (plan("Next cohort", "sn", "mandatory"),)
 
 
-def add_optional_arm(sessions: pd.DataFrame) -> pd.DataFrame:
-    """randomise-scholars: each mandatory seminar gets an optional twin (id + '-opt'); `arm` marks the arm."""
-    seminars = sessions["kind"] == "seminar"
-    twins = sessions[seminars].assign(session_id=lambda s: s["session_id"] + "-opt", policy="optional",
-                                      arm="optional")
-    shared = sessions.assign(arm=np.where(seminars, "mandatory", None))
-    return pd.concat([shared, twins], ignore_index=True).sort_values(["cohort", "week", "kind", "session_id"],
-                                                                     kind="stable").reset_index(drop=True)
+def randomise_seminar_policy(sessions: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """randomise-sessions: in each week, a random half of the seminars mandatory, the rest optional
+    (with an odd count, the middle one mandatory or optional at random)."""
+    sessions = sessions.copy()
+    for _, rows in sessions[sessions["kind"] == "seminar"].groupby(["cohort", "week"]):
+        order = rng.permutation(rows.index.to_numpy())
+        n_mandatory = len(order) // 2 + (rng.random() < 0.5 if len(order) % 2 else 0)
+        sessions.loc[order, "policy"] = np.where(np.arange(len(order)) < n_mandatory, "mandatory", "optional")
+    return sessions
 
 
 def simulate_experiment(design: ExperimentDesign, effects: dict | None = None, seed: int = 0):
@@ -136,15 +142,9 @@ def simulate_experiment(design: ExperimentDesign, effects: dict | None = None, s
     p = sim.draw_parameters(scenario, groups)
     sessions = sim.build_sessions(plans, {"all": sorted(p["rating_speaker"])}, sessions_rng)
     scholars, latent = sim.build_scholars(plans, p, scholars_rng)
-    randomised = design.allocation == "randomise-scholars"
-    if randomised:
-        sessions = add_optional_arm(sessions)
-        arms = np.where(scholars_rng.permutation(len(scholars)) % 2 == 0, "mandatory", "optional")
-        scholar_arm = pd.Series(arms, index=scholars["scholar_id"])
+    if design.allocation == "randomise-sessions":
+        sessions = randomise_seminar_policy(sessions, sessions_rng)
     pairs, _ = sim.draw_attendance(sessions.assign(volume=session_volume(sessions)), scholars, latent, p, outcomes)
-    if randomised:  # a scholar is only asked to (and recorded at) her arm's seminars
-        pairs = pairs[pairs["arm"].isna() | (pairs["arm"] == pairs["scholar_id"].map(scholar_arm))]
-        sessions = sessions.drop(columns="arm")
     ratings = sim.draw_ratings(pairs, {c.name: c.session_scale for c in plans}, p, outcomes)
     recorded = pairs[outcomes.random(len(pairs)) >= p["obs_missing_rate"]]
     tables = {
@@ -160,10 +160,13 @@ def simulate_experiment(design: ExperimentDesign, effects: dict | None = None, s
 
 # --- one replication and the study ---------------------------------------------------------
 
-def model_for(estimand: str) -> str:
-    """The smallest registered model (fewest canonical outputs) whose spec provides `estimand`."""
-    from mats_eval.models import MODELS
+def model_for(estimand: str, data=None) -> str:
+    """The package's default model for `data` (models.default_model_for) when it reports `estimand`,
+    else the smallest registered model (fewest canonical outputs) whose spec provides it."""
+    from mats_eval.models import MODELS, default_model_for
 
+    if data is not None and estimand in MODELS[default_model_for(data)].provides:
+        return default_model_for(data)
     candidates = [spec for spec in MODELS.values() if estimand in spec.provides]
     if not candidates:
         raise UsageError(f"no registered model provides {estimand!r}")
@@ -192,11 +195,12 @@ def power_replication(allocation: str, scholars: int, weeks: int, seminars_per_w
 
     design = ExperimentDesign(allocation, scholars, weeks, seminars_per_week)
     data = simulate_experiment(design, effects, seed)
-    result = study_fit(data.program_data(), model or model_for(estimand), draws=draws, tune=tune, chains=chains,
-                       seed=seed, sampler=sampler)
+    program = data.program_data()
+    model = model or model_for(estimand, program)
+    result = study_fit(program, model, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
     row = result.effects.set_index("estimand")
     if estimand not in row.index:
-        raise UsageError(f"model {model or model_for(estimand)!r} does not report {estimand!r}")
+        raise UsageError(f"model {model!r} does not report {estimand!r}")
     low, high, truth = float(row.at[estimand, "hdi_low"]), float(row.at[estimand, "hdi_high"]), data.truth[estimand]
     prob_positive = float(row.at[estimand, "prob_positive"])
     return {"truth": truth, "mean": float(row.at[estimand, "mean"]), "hdi_low": low, "hdi_high": high,

@@ -16,14 +16,23 @@ def test_generator_allocates_policy_as_designed(allocation):
     data = simulate_experiment(ExperimentDesign(allocation, scholars=8, weeks=4), {"rating_mandatory": -0.5}, seed=1)
     sessions, att = data.tables["sessions"], data.tables["attendance"]
     seminars = sessions[sessions["kind"] == "seminar"]
-    policy_by = {"between-cohort": "cohort", "alternate-weeks": "week", "randomise-scholars": "session_id"}
+    policy_by = {"between-cohort": "cohort", "alternate-weeks": "week", "randomise-sessions": "session_id"}
     assert seminars.groupby(policy_by[allocation])["policy"].nunique().max() == 1
     assert set(seminars["policy"]) == {"mandatory", "optional"}
     assert data.truth["mandatory_minus_optional_rating"] < 0
-    if allocation == "randomise-scholars":  # each scholar is recorded at one arm's seminars only
-        arm = att.merge(seminars, on="session_id").groupby("scholar_id")["policy"].nunique()
-        assert (arm == 1).all()
+    assert sessions["session_id"].is_unique  # every session runs once
+    if allocation == "randomise-sessions":  # policy varies within each week, half and half
+        per_week = seminars.groupby("week")["policy"].agg(lambda p: (p == "mandatory").sum() - (p == "optional").sum())
+        assert per_week.abs().max() <= 1 and seminars.groupby("week")["policy"].nunique().min() == 2
         assert att["scholar_id"].nunique() == 8
+
+
+def test_power_fits_the_packages_default_model_which_corrects_selection():
+    from mats_eval.studies.power import model_for
+
+    data = simulate_experiment(ExperimentDesign("alternate-weeks", scholars=8, weeks=4), {}, seed=1).program_data()
+    assert model_for("mandatory_minus_optional_rating", data) == "joint"
+    assert model_for("mandatory_minus_optional_rating") == "ratings"  # without data: the smallest that reports it
 
 
 def test_detected_needs_the_right_side():
@@ -41,7 +50,7 @@ def test_parse_effects():
 
 @pytest.mark.slow
 def test_tiny_power_run_writes_power_csv(tmp_path):
-    designs = design_grid(["alternate-weeks", "randomise-scholars"], [8], [4])
+    designs = design_grid(["alternate-weeks", "randomise-sessions"], [8], [4])
     table = power(designs, reps=1, out=tmp_path, effects={"rating_mandatory": -0.8}, draws=60, tune=100, chains=1,
                   workers=0, progress=False)
     written = pd.read_csv(tmp_path / "power.csv")
