@@ -315,6 +315,9 @@ def power(
     seminars: Annotated[str, typer.Option(help="Seminars a week; comma-separated for several.")] = "3",
     effect: Annotated[Optional[list[str]], typer.Option(
         help="Assumed true parameter NAME=VALUE (repeatable), e.g. rating_mandatory=-0.5.")] = None,
+    effect_prior: Annotated[Optional[list[str]], typer.Option(
+        help="A normal prior NAME=MEAN,SD on an assumed parameter (repeatable): each replication draws it, "
+             "and the power column is then the assurance.")] = None,
     scenario: Annotated[str, typer.Option(help="Scenario whose parameters are the default assumptions.")]
     = "mats-history",
     estimand: Annotated[str, typer.Option(help="The effect the study should find.")]
@@ -329,13 +332,14 @@ def power(
 
     Example: mats-eval power --designs between-cohort,alternate-weeks --reps 20 --out runs/power
     """
-    from mats_eval.studies.power import design_grid, parse_effects, power as run_power
+    from mats_eval.studies.power import design_grid, parse_effect_prior, parse_effects, power as run_power
 
     try:
         grid = design_grid([d.strip() for d in designs.split(",") if d.strip()], _integers(scholars),
                            _integers(weeks), _integers(seminars))
         table = run_power(grid, reps, out, effects=parse_effects(effect), scenario=scenario, estimand=estimand,
-                          model=model, progress=progress, **study_settings)
+                          model=model, progress=progress, effect_prior=parse_effect_prior(effect_prior),
+                          **study_settings)
     except MatsEvalError as exc:
         _fail(exc)
     columns = ["design", "truth", "reps", "power", "power_low", "power_high", "mean_width", "reliable_share"]

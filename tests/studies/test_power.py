@@ -1,6 +1,7 @@
 """power: the experiment generator, a tiny power study, and the sbc/power commands against a Dask cluster."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -82,3 +83,22 @@ def test_cli_sbc_and_power_on_a_dask_cluster(tmp_path):
 def test_cli_power_rejects_bad_input(tmp_path):
     res = CliRunner().invoke(app, ["power", "--designs", "coin-flip", "--out", str(tmp_path / "p")])
     assert res.exit_code == 2 and "unknown allocation" in res.output
+
+
+def test_assurance_draws_each_replications_effect_from_the_prior_the_same_for_every_design():
+    from mats_eval.studies.power import parse_effect_prior, power_tasks
+
+    prior = parse_effect_prior(["rating_mandatory=-0.5,0.25"])
+    assert prior == {"rating_mandatory": (-0.5, 0.25)}
+    designs = design_grid(["between-cohort", "alternate-weeks"], [8], [4])
+    tasks = power_tasks(designs, {"rating_mandatory": -0.5, "rating_volume": -0.2}, reps=400, effect_prior=prior)
+    drawn = {key: t["effects"]["rating_mandatory"] for key, t in tasks.items()}
+    first = [drawn[f"{designs[0].label}-r{i:03d}"] for i in range(400)]
+    assert first == [drawn[f"{designs[1].label}-r{i:03d}"] for i in range(400)]  # common random numbers
+    assert abs(np.mean(first) + 0.5) < 4 * 0.25 / np.sqrt(400) and abs(np.std(first) - 0.25) < 0.03
+    assert all(t["effects"]["rating_volume"] == -0.2 for t in tasks.values())  # the others stay fixed
+    fixed = power_tasks(designs, {"rating_mandatory": -0.5}, reps=3)
+    assert {t["effects"]["rating_mandatory"] for t in fixed.values()} == {-0.5}
+    for bad in (["rating_mandatory=-0.5"], ["rating_mandatory=-0.5,0"], ["nonsense=0,1"], ["rating_mandatory=a,b"]):
+        with pytest.raises(UsageError):
+            parse_effect_prior(bad)
