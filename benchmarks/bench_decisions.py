@@ -145,6 +145,8 @@ def summarise(out: Path) -> dict:
         "recommended_is_best": sum(r["recommended_is_best"] for r in records),
         "tie_reported": sum(r["tie_reported"] for r in records),
         "recommended_beyond_the_data": sum(bool(r.get("recommended_beyond_the_data")) for r in records),
+        # the stricter reading: the truly best plan is the one named, or among the plans called tied with it
+        "truly_best_named_or_tied": sum(r["truly_best"] in set(r["tied_plans"]) | {r["recommended"]} for r in records),
         "reliable_fits": sum(r["reliable"] for r in records),
         "mean_true_loss": float(np.mean([r["true_loss"] for r in records])) if n else None,
         "max_true_loss": float(np.max([r["true_loss"] for r in records])) if n else None,
