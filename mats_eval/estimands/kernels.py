@@ -212,10 +212,15 @@ def expected_session_rating(p: dict, ref: Reference, week, volume, mandatory=0.0
     return population_expected_rating(eta, rating_latent_sd(p), p["rating_cutpoints_ref"], ref.session_scale[0])
 
 
+def _rating_gap_at(p: dict, ref: Reference, week, volume) -> np.ndarray:
+    """E[rating | mandatory] − E[rating | optional] of a session in `week` at weekly load `volume` (points)."""
+    return (expected_session_rating(p, ref, week, volume, mandatory=1.0)
+            - expected_session_rating(p, ref, week, volume, mandatory=0.0))
+
+
 def mandatory_minus_optional_rating(p: dict, ref: Reference) -> np.ndarray:
     """E[rating | mandatory] − E[rating | optional], same kind, volume and week (points)."""
-    args = (ref, ref.rating_week, ref.volume)
-    return expected_session_rating(p, *args, mandatory=1.0) - expected_session_rating(p, *args, mandatory=0.0)
+    return _rating_gap_at(p, ref, ref.rating_week, ref.volume)
 
 
 def over_data_sessions(ref: Reference, contrast) -> np.ndarray:
@@ -231,8 +236,7 @@ def over_data_sessions(ref: Reference, contrast) -> np.ndarray:
 def mandatory_minus_optional_rating_averaged(p: dict, ref: Reference) -> np.ndarray:
     """mandatory_minus_optional_rating averaged over the data's sessions of the reference kind (their weeks
     and weekly loads, weighted by scholar × session pairs) rather than at one reference point (points)."""
-    return over_data_sessions(ref, lambda week, load: expected_session_rating(p, ref, week, load, mandatory=1.0)
-                              - expected_session_rating(p, ref, week, load, mandatory=0.0))
+    return over_data_sessions(ref, lambda week, load: _rating_gap_at(p, ref, week, load))
 
 
 @over_relevance
@@ -494,15 +498,19 @@ def cohort_sd_rating(p: dict, ref: Reference) -> np.ndarray:
 def mandatory_minus_optional_attendance(p: dict, ref: Reference) -> np.ndarray:
     """100·(P(attend | mandatory) − P(attend | optional)) in percentage points, same kind and volume,
     at the programme's middle week (ref.rating_week), new cohort/scholar/session."""
-    args = (ref.rating_week, ref.volume)
-    return 100 * (attendance_probability(p, *args, mandatory=1.0) - attendance_probability(p, *args, mandatory=0.0))
+    return _attendance_gap_at(p, ref.rating_week, ref.volume)
+
+
+def _attendance_gap_at(p: dict, week, volume) -> np.ndarray:
+    """100·(P(attend | mandatory) − P(attend | optional)) of a session in `week` at weekly load `volume`."""
+    return 100 * (attendance_probability(p, week, volume, mandatory=1.0)
+                  - attendance_probability(p, week, volume, mandatory=0.0))
 
 
 def mandatory_minus_optional_attendance_averaged(p: dict, ref: Reference) -> np.ndarray:
     """mandatory_minus_optional_attendance averaged over the data's sessions of the reference kind
     (over_data_sessions), in percentage points."""
-    return over_data_sessions(ref, lambda week, load: 100 * (attendance_probability(p, week, load, mandatory=1.0)
-                                                             - attendance_probability(p, week, load, mandatory=0.0)))
+    return over_data_sessions(ref, lambda week, load: _attendance_gap_at(p, week, load))
 
 
 # --- half-life of optional attendance -------------------------------------------
