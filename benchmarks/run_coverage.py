@@ -24,7 +24,7 @@ DEFAULT_OUT = RESULTS / "coverage"
 def main(
     scenarios: Annotated[str, typer.Option(help="Simulator scenarios, comma-separated.")]
     = "null,identified,selection,confounded,mats-history",
-    model: Annotated[Optional[str], typer.Option(help="Model to fit (default: mats_eval.models.DEFAULT_MODEL).")]
+    model: Annotated[Optional[str], typer.Option(help="Model to fit (default: the one `mats-eval fit` chooses for each dataset).")]
     = None,
     summarise_only: Annotated[bool, typer.Option(
         "--summarise-only", help="Fit nothing: summarise the datasets already finished in --out.")] = False,

@@ -348,14 +348,18 @@ def plot_rank_histograms(ranks: pd.DataFrame, n_ranks: int, path: Path, title: s
 def coverage_replication(scenario: str, seed: int, scale: float, model: str | None = None, draws: int = 500,
                          tune: int = 500, chains: int = 2, sampler: str = DEFAULT_SAMPLER) -> dict:
     """Simulate(scenario, seed, scale), fit `model`; per estimand: truth, mean, HDI, prob_positive, covered,
-    excludes_zero, and the 90% equal-tailed interval (ETI) with its coverage."""
+    excludes_zero, and the 90% equal-tailed interval (ETI) with its coverage.
+
+    `model` None: the model `fit` chooses for these data (models.default_model_for: the relevance
+    model where sessions have topics, else the joint model), so coverage measures what a user gets."""
     from mats_eval.inference.fitting import study_fit
-    from mats_eval.models import DEFAULT_MODEL
+    from mats_eval.models import default_model_for
     from mats_eval.simulation.scenarios import simulate
 
     data = simulate(scenario, seed=seed, scale=scale)
-    result = study_fit(data.program_data(), model or DEFAULT_MODEL, draws=draws, tune=tune, chains=chains,
-                       seed=seed, sampler=sampler)
+    program = data.program_data()
+    model = model or default_model_for(program)
+    result = study_fit(program, model, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
     # the equal-tailed interval too: for a skewed or discrete posterior (the argmax
     # optimal_sessions_per_week) HDI and ETI differ, and only the ETI is invariant to reparametrisation
     draws_of = result.estimand_draws
@@ -372,7 +376,7 @@ def coverage_replication(scenario: str, seed: int, scale: float, model: str | No
             "excludes_zero": bool(row["hdi_low"] > 0 or row["hdi_high"] < 0),
             "eti_low": eti_low, "eti_high": eti_high, "covered_eti": bool(eti_low <= truth <= eti_high),
         }
-    return {"estimands": rows, "reliable": result.reliable, "model": model or DEFAULT_MODEL}
+    return {"estimands": rows, "reliable": result.reliable, "model": model}
 
 
 def coverage_tasks(scenarios, reps: int, seed: int = 0, **settings) -> dict[str, dict]:

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue 16's calibration that matches use: coverage, bias and the side of the misses of every
+# contract estimand at the example's full scale (scale 1.0), fitted as `mats-eval fit` fits:
+# the default model for the data (the relevance model where sessions have topics, as in
+# mats-history; the joint model elsewhere), the default sampler and its default chains
+# (2 × (1000 tuning + 3000 draws)), and the share of fits that pass the diagnostics gate.
+# Fixed before the first fit: 100 datasets per scenario, mats-history first (it also settles the
+# policy effect's bias over 100 full-scale datasets), then null, identified, selection, confounded;
+# chunks of 10 datasets, resumable (rerun to continue; finished datasets are skipped). About 3 minutes
+# of the 2-core machine per fit, so ~5 hours per scenario: it runs over several sessions, and
+# RESULTS.md says how many datasets each committed chunk holds.
+#   bash benchmarks/run_full_scale_coverage.sh                               # everything, resuming
+#   SCENARIOS=mats-history UPTO=20 bash benchmarks/run_full_scale_coverage.sh  # mats-history to 20
+# Results: benchmarks/results/coverage_full/<scenario>/coverage.csv (and coverage_long.csv, false_positives.csv).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/env.sh"
+cd "$ROOT"
+OUT=benchmarks/results/coverage_full
+UPTO=${UPTO:-100}
+for scenario in ${SCENARIOS:-mats-history null identified selection confounded}; do
+  for reps in 10 20 30 40 50 60 70 80 90 100; do
+    if [ "$reps" -gt "$UPTO" ]; then break; fi
+    .venv/bin/python benchmarks/run_coverage.py --scenarios "$scenario" --reps "$reps" --scale 1.0 \
+      --draws 3000 --tune 1000 --workers "${WORKERS:-1}" --out "$OUT/$scenario"
+  done
+done
