@@ -400,3 +400,62 @@ def prior_sensitivity(idata, design, priors: dict, estimands=PRIOR_SENSITIVITY_E
 
 
 __all__ += ["prior_sensitivity", "SENSITIVITY_FACTORS", "scaled_priors", "label_of", "UNRELIABLE_NOTE"]
+
+
+# --- what the cohort prior alone can do to a weakly identified contrast ------------------------
+
+COHORT_PRIOR = "cohort sd prior"
+
+
+def cohort_prior_estimates(table: pd.DataFrame, estimand: str) -> tuple[float, dict[float, float], bool] | None:
+    """(mean under the default priors, {scale factor: mean under the cohort-sd prior so scaled}, whether one
+    of those comes from a refit that failed the gate) from the prior_sensitivity.csv rows that can be
+    trusted (reweighting reliable, or refitted); None without them."""
+    rows = table[table["estimand"] == estimand]
+    default = rows[rows["prior"] == "default"]
+    scaled = rows[rows["prior"].astype(str).str.startswith(f"{COHORT_PRIOR} sd x")]
+    trusted = scaled[scaled["reliable"].astype(bool) | scaled["note"].fillna("").astype(str).str.startswith("refitted")]
+    if default.empty or trusted.empty:
+        return None
+    failed_refit = bool((~trusted["reliable"].astype(bool)).any())
+    return (float(default["mean"].iloc[0]), {float(f): float(m) for f, m in zip(trusted["scale_factor"], trusted["mean"])},
+            failed_refit)
+
+
+def cohort_prior_note(default: float, scaled: dict[float, float], failed_refit: bool, scale: str) -> str:
+    """The possible bias a weakly identified contrast owes to the cohort-sd prior, in words.
+
+    With policy changing only between cohorts, the contrast is (raw gap) − (the part of it the cohort
+    effects absorb), and how much they absorb is set by the cohort-sd prior, which a handful of cohorts
+    cannot check: the largest shift of the estimate under that prior halved or doubled is the size of
+    that possible bias."""
+    digits = 0 if "percentage" in str(scale) else 2
+    factors = sorted(scaled)
+    values = " or ".join(f"{scaled[f]:.{digits}f}" for f in factors)
+    widths = " or ".join(f"x{f:g}" for f in factors)
+    shift = max(abs(v - default) for v in scaled.values())
+    return (f"cohort prior: with the cohort-sd prior {widths} the estimate is {values} rather than "
+            f"{default:.{digits}f}, so that prior, which the data's few cohorts cannot check, may alone move it by "
+            f"up to {shift:.{digits}f} {scale}"
+            + (" (in part from a refit that failed the diagnostics gate: indicative)" if failed_refit else ""))
+
+
+def add_cohort_prior_notes(effects: pd.DataFrame, table: pd.DataFrame | None) -> pd.DataFrame:
+    """effects.csv with the cohort-prior clause (cohort_prior_note) added to each contrast prior_sensitivity.csv
+    has trustworthy cohort-sd rows for, once (a clause already there is not repeated)."""
+    if table is None or not len(table):
+        return effects
+    out = effects.copy()
+    notes = out["note"].fillna("").astype(str) if "note" in out else pd.Series("", index=out.index)
+    for index, row in out.iterrows():
+        found = cohort_prior_estimates(table, row["estimand"])
+        if found is None:
+            continue
+        clause = cohort_prior_note(*found, row["scale"])
+        clauses = [c for c in notes[index].split("; ") if c and not c.startswith("cohort prior:")]
+        notes[index] = "; ".join([*clauses, clause])
+    out["note"] = notes
+    return out
+
+
+__all__ += ["cohort_prior_estimates", "cohort_prior_note", "add_cohort_prior_notes"]

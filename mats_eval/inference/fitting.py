@@ -272,7 +272,8 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     does, diagnostics.json `post_fit_limits` says so.
     """
     from mats_eval.checks.crosscheck import crosscheck, within_size
-    from mats_eval.checks.identification import add_notes, identification, prior_sensitivity
+    from mats_eval.checks.identification import add_cohort_prior_notes, add_notes, identification, prior_sensitivity
+    from mats_eval.inference.refit import refit_unreliable
     from mats_eval.models import get_spec, model_priors
 
     with stage("identification", timings, progress):
@@ -282,16 +283,17 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
         result.effects = add_notes(result.effects, ident)
         if ident["needs_sensitivity"]:
             result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors), model=model)
+    sensitivity_table = result.prior_sensitivity
+    if predictive and sensitivity_table is not None and not sensitivity_table["reliable"].astype(bool).all():
+        with stage("prior_refit", timings, progress):  # reweighting failed (Pareto k > 0.7): fit again
+            result.prior_sensitivity = refit_unreliable(sensitivity_table, program, model, priors,
+                                                        seed=seed, sampler=sampler)
+    # the possible bias the cohort prior alone can cause, from the rows that can be trusted (after refits)
+    result.effects = add_cohort_prior_notes(result.effects, result.prior_sensitivity)
     if not predictive:
         return result
     from mats_eval.checks import predictive as ppc
     from mats_eval.checks.sensitivity import power_scaling_sensitivity, prior_dominated, thin_index
-    from mats_eval.inference.refit import refit_unreliable
-
-    if result.prior_sensitivity is not None and not result.prior_sensitivity["reliable"].astype(bool).all():
-        with stage("prior_refit", timings, progress):  # reweighting failed (Pareto k > 0.7): fit again
-            result.prior_sensitivity = refit_unreliable(result.prior_sensitivity, program, model, priors,
-                                                        seed=seed, sampler=sampler)
 
     with stage("crosscheck", timings, progress):
         checked, note = within_size(program)

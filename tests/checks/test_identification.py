@@ -154,3 +154,50 @@ def test_volume_verdict_edge_cases():
     assert volume_identification(sessions({"A": [1, 3], "B": [1, 3]}))["verdict"] == "identified"
     weak = volume_identification(sessions({"A": [2, 3], "B": [7, 8]}))
     assert weak["verdict"] == "weakly_identified" and 0 < weak["within_share"] < VOLUME_WITHIN_SHARE_MIN
+
+
+# --- the cohort prior's possible bias, in effects.csv's note ------------------------------------
+
+def _sensitivity_rows(estimand: str, default: float, cohort: dict, reliable=True, note="") -> list[dict]:
+    label = "cohort sd prior sd x{:g} (rating_cohort_sd)"
+    rows = [{"estimand": estimand, "prior": "default", "scale_factor": 1.0, "mean": default, "reliable": True,
+             "note": ""},
+            {"estimand": estimand, "prior": "policy effect prior sd x2 (rating_mandatory)", "scale_factor": 2.0,
+             "mean": default - 5.0, "reliable": True, "note": ""}]  # not the cohort prior: never in the clause
+    rows += [{"estimand": estimand, "prior": label.format(f), "scale_factor": f, "mean": m, "reliable": reliable,
+              "note": note} for f, m in cohort.items()]
+    return rows
+
+
+def test_cohort_prior_note_states_the_estimates_and_the_largest_shift():
+    from mats_eval.checks.identification import add_cohort_prior_notes
+
+    effects = pd.DataFrame({"estimand": ["mandatory_minus_optional_rating", "mandatory_minus_optional_attendance",
+                                         "attendance_week_slope"],
+                            "scale": ["rating points", "percentage points", "logit per week"],
+                            "note": ["weakly identified: policy changes only between cohorts", "", ""]})
+    table = pd.DataFrame(_sensitivity_rows("mandatory_minus_optional_rating", -0.78, {0.5: -0.89, 2.0: -0.73})
+                         + _sensitivity_rows("mandatory_minus_optional_attendance", 52.8, {0.5: 51.4, 2.0: 55.9}))
+    out = add_cohort_prior_notes(effects, table)
+    rating, attendance, other = out["note"]
+    assert rating.startswith("weakly identified: policy changes only between cohorts; cohort prior: ")
+    assert "x0.5 or x2 the estimate is -0.89 or -0.73 rather than -0.78" in rating
+    assert rating.endswith("may alone move it by up to 0.11 rating points")  # |−0.89 − (−0.78)| > |−0.73 − (−0.78)|
+    assert "51 or 56 rather than 53" in attendance and attendance.endswith("up to 3 percentage points")
+    assert other == ""  # no sensitivity rows: no clause
+    assert add_cohort_prior_notes(out, table)["note"].tolist() == out["note"].tolist()  # said once
+    assert add_cohort_prior_notes(effects, None) is effects
+
+
+def test_cohort_prior_note_uses_only_rows_that_can_be_trusted():
+    from mats_eval.checks.identification import add_cohort_prior_notes
+
+    effects = pd.DataFrame({"estimand": ["mandatory_minus_optional_rating"], "scale": ["rating points"], "note": [""]})
+    unreliable = pd.DataFrame(_sensitivity_rows("mandatory_minus_optional_rating", -0.78, {0.5: -2.0},
+                                                reliable=False, note="Pareto k > 0.7: reweighting unreliable"))
+    assert add_cohort_prior_notes(effects, unreliable)["note"].iloc[0] == ""  # a guess is not stated as a bias
+    refitted = pd.DataFrame(_sensitivity_rows("mandatory_minus_optional_rating", -0.78, {0.5: -0.9}, reliable=False,
+                                              note="refitted under this prior (Pareto k 0.95 > 0.7)"))
+    note = add_cohort_prior_notes(effects, refitted)["note"].iloc[0]
+    assert "x0.5 the estimate is -0.90 rather than -0.78" in note and "up to 0.12 rating points" in note
+    assert note.endswith("(in part from a refit that failed the diagnostics gate: indicative)")
