@@ -193,14 +193,18 @@ def tipping_point(row) -> str:
             f"of {abs(mean):.{digits}f} would cancel the estimate")
 
 
+def assumed_contrasts(ident: dict) -> set[str]:
+    """The policy contrasts that rest on cohorts being alike (their outcome's verdict is in ASSUMED)."""
+    return {e for e, outcome in POLICY_ESTIMANDS.items() if ident.get(outcome) and ident[outcome]["verdict"] in ASSUMED}
+
+
 def add_notes(effects: pd.DataFrame, ident: dict) -> pd.DataFrame:
     """effects.csv with a `note` column: each policy row's identification (with its tipping point when the
     contrast rests on cohorts being alike) comes first, then the note the row had (the registry's, e.g.
     unobserved selection); the volume rows' identification is added after theirs (e.g. the optimum's
     extrapolation); other rows keep theirs, or ''."""
     policy, volume = effect_notes(ident), volume_notes(ident)
-    assumed = {e for e, outcome in POLICY_ESTIMANDS.items()
-               if ident.get(outcome) and ident[outcome]["verdict"] in ASSUMED}
+    assumed = assumed_contrasts(ident)
     out = effects.copy()
     existing = out["note"] if "note" in out else pd.Series("", index=out.index)
     notes = []
@@ -440,15 +444,16 @@ def cohort_prior_note(default: float, scaled: dict[float, float], failed_refit: 
             + (" (in part from a refit that failed the diagnostics gate: indicative)" if failed_refit else ""))
 
 
-def add_cohort_prior_notes(effects: pd.DataFrame, table: pd.DataFrame | None) -> pd.DataFrame:
-    """effects.csv with the cohort-prior clause (cohort_prior_note) added to each contrast prior_sensitivity.csv
-    has trustworthy cohort-sd rows for, once (a clause already there is not repeated)."""
+def add_cohort_prior_notes(effects: pd.DataFrame, table: pd.DataFrame | None, ident: dict) -> pd.DataFrame:
+    """effects.csv with the cohort-prior clause (cohort_prior_note) added, once, to each contrast that rests
+    on cohorts being alike (assumed_contrasts) and has trustworthy cohort-sd rows in prior_sensitivity.csv."""
     if table is None or not len(table):
         return effects
     out = effects.copy()
     notes = out["note"].fillna("").astype(str) if "note" in out else pd.Series("", index=out.index)
+    assumed = assumed_contrasts(ident)
     for index, row in out.iterrows():
-        found = cohort_prior_estimates(table, row["estimand"])
+        found = cohort_prior_estimates(table, row["estimand"]) if row["estimand"] in assumed else None
         if found is None:
             continue
         clause = cohort_prior_note(*found, row["scale"])
@@ -458,4 +463,4 @@ def add_cohort_prior_notes(effects: pd.DataFrame, table: pd.DataFrame | None) ->
     return out
 
 
-__all__ += ["cohort_prior_estimates", "cohort_prior_note", "add_cohort_prior_notes"]
+__all__ += ["cohort_prior_estimates", "cohort_prior_note", "add_cohort_prior_notes", "assumed_contrasts"]

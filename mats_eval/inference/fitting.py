@@ -289,7 +289,7 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
             result.prior_sensitivity = refit_unreliable(sensitivity_table, program, model, priors,
                                                         seed=seed, sampler=sampler)
     # the possible bias the cohort prior alone can cause, from the rows that can be trusted (after refits)
-    result.effects = add_cohort_prior_notes(result.effects, result.prior_sensitivity)
+    result.effects = add_cohort_prior_notes(result.effects, result.prior_sensitivity, ident)
     if not predictive:
         return result
     from mats_eval.checks import predictive as ppc

@@ -158,6 +158,9 @@ def test_volume_verdict_edge_cases():
 
 # --- the cohort prior's possible bias, in effects.csv's note ------------------------------------
 
+ACROSS_KINDS = {"sessions": {"verdict": "identified_across_kinds"}, "retro": {"verdict": "identified"}}
+
+
 def _sensitivity_rows(estimand: str, default: float, cohort: dict, reliable=True, note="") -> list[dict]:
     label = "cohort sd prior sd x{:g} (rating_cohort_sd)"
     rows = [{"estimand": estimand, "prior": "default", "scale_factor": 1.0, "mean": default, "reliable": True,
@@ -178,15 +181,18 @@ def test_cohort_prior_note_states_the_estimates_and_the_largest_shift():
                             "note": ["weakly identified: policy changes only between cohorts", "", ""]})
     table = pd.DataFrame(_sensitivity_rows("mandatory_minus_optional_rating", -0.78, {0.5: -0.89, 2.0: -0.73})
                          + _sensitivity_rows("mandatory_minus_optional_attendance", 52.8, {0.5: 51.4, 2.0: 55.9}))
-    out = add_cohort_prior_notes(effects, table)
+    out = add_cohort_prior_notes(effects, table, ACROSS_KINDS)
     rating, attendance, other = out["note"]
     assert rating.startswith("weakly identified: policy changes only between cohorts; cohort prior: ")
     assert "x0.5 or x2 the estimate is -0.89 or -0.73 rather than -0.78" in rating
     assert rating.endswith("may alone move it by up to 0.11 rating points")  # |−0.89 − (−0.78)| > |−0.73 − (−0.78)|
     assert "51 or 56 rather than 53" in attendance and attendance.endswith("up to 3 percentage points")
     assert other == ""  # no sensitivity rows: no clause
-    assert add_cohort_prior_notes(out, table)["note"].tolist() == out["note"].tolist()  # said once
-    assert add_cohort_prior_notes(effects, None) is effects
+    assert add_cohort_prior_notes(out, table, ACROSS_KINDS)["note"].tolist() == out["note"].tolist()  # said once
+    assert add_cohort_prior_notes(effects, None, ACROSS_KINDS) is effects
+    # a contrast identified within cohorts does not rest on the cohort prior: no clause
+    within = {"sessions": {"verdict": "identified"}, "retro": {"verdict": "identified"}}
+    assert add_cohort_prior_notes(effects, table, within)["note"].tolist() == effects["note"].tolist()
 
 
 def test_cohort_prior_note_uses_only_rows_that_can_be_trusted():
@@ -195,9 +201,9 @@ def test_cohort_prior_note_uses_only_rows_that_can_be_trusted():
     effects = pd.DataFrame({"estimand": ["mandatory_minus_optional_rating"], "scale": ["rating points"], "note": [""]})
     unreliable = pd.DataFrame(_sensitivity_rows("mandatory_minus_optional_rating", -0.78, {0.5: -2.0},
                                                 reliable=False, note="Pareto k > 0.7: reweighting unreliable"))
-    assert add_cohort_prior_notes(effects, unreliable)["note"].iloc[0] == ""  # a guess is not stated as a bias
+    assert add_cohort_prior_notes(effects, unreliable, ACROSS_KINDS)["note"].iloc[0] == ""  # a guess is not stated as a bias
     refitted = pd.DataFrame(_sensitivity_rows("mandatory_minus_optional_rating", -0.78, {0.5: -0.9}, reliable=False,
                                               note="refitted under this prior (Pareto k 0.95 > 0.7)"))
-    note = add_cohort_prior_notes(effects, refitted)["note"].iloc[0]
+    note = add_cohort_prior_notes(effects, refitted, ACROSS_KINDS)["note"].iloc[0]
     assert "x0.5 the estimate is -0.90 rather than -0.78" in note and "up to 0.12 rating points" in note
     assert note.endswith("(in part from a refit that failed the diagnostics gate: indicative)")
