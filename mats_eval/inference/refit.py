@@ -10,6 +10,7 @@ the row's note says it was refitted and whether that refit passed the diagnostic
 """
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 
@@ -31,10 +32,16 @@ def refit_draws(program, model: str, overrides: dict, *, seed: int, sampler: str
     from mats_eval.inference.fitting import sample_posterior
 
     design = build_design(program)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata, _ = sample_posterior(build_model(model, design, overrides), sampler=sampler, draws=REFIT_DRAWS,
-                                    tune=REFIT_TUNE, chains=REFIT_CHAINS, seed=seed, progress=False)
+    pymc_log = logging.getLogger("pymc")
+    level = pymc_log.level
+    pymc_log.setLevel(logging.WARNING)  # no "NUTS[nutpie]: [...]" line inside the stage's progress line
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata, _ = sample_posterior(build_model(model, design, overrides), sampler=sampler, draws=REFIT_DRAWS,
+                                        tune=REFIT_TUNE, chains=REFIT_CHAINS, seed=seed, progress=False)
+    finally:
+        pymc_log.setLevel(level)
     return estimand_draws(model, idata, design.reference, costly=False), bool(diagnose(idata)["passed"])
 
 
