@@ -436,11 +436,12 @@ def cohort_prior_note(default: float, scaled: dict[float, float], failed_refit: 
     digits = 0 if "percentage" in str(scale) else 2
     factors = sorted(scaled)
     values = " or ".join(f"{scaled[f]:.{digits}f}" for f in factors)
+    words = " or ".join({0.5: "half", 2.0: "twice"}.get(f, f"{f:g} times") for f in factors)
     widths = " or ".join(f"x{f:g}" for f in factors)
     shift = max(abs(v - default) for v in scaled.values())
-    return (f"cohort prior: with the cohort-sd prior {widths} the estimate is {values} rather than "
-            f"{default:.{digits}f}, so that prior, which the data's few cohorts cannot check, may alone move it by "
-            f"up to {shift:.{digits}f} {scale}"
+    return (f"cohort prior: if cohorts are assumed to differ {words} as much (cohort-sd prior {widths}), the "
+            f"estimate is {values} rather than {default:.{digits}f}, so that assumption, which the data's few "
+            f"cohorts cannot check, may alone move it by up to {shift:.{digits}f} {scale}"
             + (" (in part from a refit that failed the diagnostics gate: indicative)" if failed_refit else ""))
 
 

@@ -184,7 +184,8 @@ def test_cohort_prior_note_states_the_estimates_and_the_largest_shift():
     out = add_cohort_prior_notes(effects, table, ACROSS_KINDS)
     rating, attendance, other = out["note"]
     assert rating.startswith("weakly identified: policy changes only between cohorts; cohort prior: ")
-    assert "x0.5 or x2 the estimate is -0.89 or -0.73 rather than -0.78" in rating
+    assert "assumed to differ half or twice as much (cohort-sd prior x0.5 or x2), the estimate is -0.89 or -0.73 " \
+           "rather than -0.78" in rating
     assert rating.endswith("may alone move it by up to 0.11 rating points")  # |−0.89 − (−0.78)| > |−0.73 − (−0.78)|
     assert "51 or 56 rather than 53" in attendance and attendance.endswith("up to 3 percentage points")
     assert other == ""  # no sensitivity rows: no clause
@@ -205,5 +206,5 @@ def test_cohort_prior_note_uses_only_rows_that_can_be_trusted():
     refitted = pd.DataFrame(_sensitivity_rows("mandatory_minus_optional_rating", -0.78, {0.5: -0.9}, reliable=False,
                                               note="refitted under this prior (Pareto k 0.95 > 0.7)"))
     note = add_cohort_prior_notes(effects, refitted, ACROSS_KINDS)["note"].iloc[0]
-    assert "x0.5 the estimate is -0.90 rather than -0.78" in note and "up to 0.12 rating points" in note
+    assert "differ half as much (cohort-sd prior x0.5), the estimate is -0.90 rather than -0.78" in note and "up to 0.12 rating points" in note
     assert note.endswith("(in part from a refit that failed the diagnostics gate: indicative)")
