@@ -174,6 +174,11 @@ def volume_notes(ident: dict) -> dict[str, str]:
     return dict.fromkeys(VOLUME_ESTIMANDS, volume["note"])
 
 
+def note_digits(scale) -> int:
+    """Decimals of a number in a note: whole percentage points; rating points to 0.01."""
+    return 0 if "percentage" in str(scale) else 2
+
+
 def tipping_point(row) -> str:
     """How large a cohort difference, mistaken for the policy, would undo a contrast (effects.csv row).
 
@@ -182,7 +187,7 @@ def tipping_point(row) -> str:
     end brings that end to zero.
     """
     mean, low, high, scale = float(row["mean"]), float(row["hdi_low"]), float(row["hdi_high"]), row["scale"]
-    digits = 0 if "percentage" in str(scale) else 2  # whole percentage points; rating points to 0.01
+    digits = note_digits(scale)
     if low <= 0 <= high:
         return (f"tipping point: the interval already includes zero; a cohort difference of {abs(mean):.{digits}f} "
                 f"{scale} would cancel the estimate")
@@ -433,7 +438,7 @@ def cohort_prior_note(default: float, scaled: dict[float, float], failed_refit: 
     effects absorb), and how much they absorb is set by the cohort-sd prior, which a handful of cohorts
     cannot check: the largest shift of the estimate under that prior halved or doubled is the size of
     that possible bias."""
-    digits = 0 if "percentage" in str(scale) else 2
+    digits = note_digits(scale)
     factors = sorted(scaled)
     values = " or ".join(f"{scaled[f]:.{digits}f}" for f in factors)
     words = " or ".join({0.5: "half", 2.0: "twice"}.get(f, f"{f:g} times") for f in factors)
