@@ -299,7 +299,10 @@ SENSITIVITY_TARGETS = {
 }
 UNRELIABLE_NOTE = "Pareto k > 0.7: reweighting unreliable; refit with this prior to be sure"
 SENSITIVITY_COLUMNS = ["estimand", "prior", "scale_factor", "mean", "sd", "hdi_low", "hdi_high", "prob_positive",
-                       "pareto_k", "reliable", "note"]
+                       "pareto_k", "reliable", "method", "note"]
+# how a row's numbers were obtained: the default fit's draws reweighted (PSIS), or a refit under that
+# prior (inference/refit.py) where the reweighting could not be trusted
+REWEIGHTED, REFITTED = "reweighted", "refitted"
 
 
 def _scaled(entry, factor: float):
@@ -353,7 +356,7 @@ def _weighted_row(name: str, label: str, factor: float, draws: np.ndarray, log_r
     reliable = bool(log_ratio is None or k <= 0.7)
     return {"estimand": name, "prior": label, "scale_factor": factor, "mean": mean, "sd": sd, "hdi_low": low,
             "hdi_high": high, "prob_positive": float(weights @ (draws > 0)), "pareto_k": k, "reliable": reliable,
-            "note": "" if reliable else UNRELIABLE_NOTE}
+            "method": REWEIGHTED, "note": "" if reliable else UNRELIABLE_NOTE}
 
 
 def row_label(label: str, factor: float, names: str) -> str:
@@ -408,7 +411,8 @@ def prior_sensitivity(idata, design, priors: dict, estimands=PRIOR_SENSITIVITY_E
     return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
 
 
-__all__ += ["prior_sensitivity", "SENSITIVITY_FACTORS", "scaled_priors", "label_of", "UNRELIABLE_NOTE"]
+__all__ += ["prior_sensitivity", "SENSITIVITY_FACTORS", "scaled_priors", "label_of", "UNRELIABLE_NOTE", "REWEIGHTED",
+            "REFITTED"]
 
 
 # --- what the cohort prior alone can do to a weakly identified contrast ------------------------
@@ -423,7 +427,8 @@ def cohort_prior_estimates(table: pd.DataFrame, estimand: str) -> tuple[float, d
     rows = table[table["estimand"] == estimand]
     default = rows[rows["prior"] == "default"]
     scaled = rows[rows["prior"].astype(str).str.startswith(f"{COHORT_PRIOR} sd x")]
-    trusted = scaled[scaled["reliable"].astype(bool) | scaled["note"].fillna("").astype(str).str.startswith("refitted")]
+    refitted = scaled["method"] == REFITTED if "method" in scaled else np.zeros(len(scaled), dtype=bool)
+    trusted = scaled[scaled["reliable"].astype(bool) | refitted]
     if default.empty or trusted.empty:
         return None
     failed_refit = bool((~trusted["reliable"].astype(bool)).any())

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from mats_eval.checks.identification import label_of, scaled_priors
+from mats_eval.checks.identification import REFITTED, label_of, scaled_priors
 from mats_eval.data.design import build_design
 from mats_eval.estimands.summary import INTERVALS
 from mats_eval.inference.diagnostics import diagnose
@@ -53,7 +53,7 @@ def refitted_row(row: pd.Series, draws: np.ndarray, passed: bool) -> dict:
     verdict = "passed" if passed else "FAILED (read it as indicative)"
     return {**row.to_dict(), "mean": float(draws.mean()), "sd": float(draws.std(ddof=1)), "hdi_low": low,
             "hdi_high": high, "prob_positive": float((draws > 0).mean()), "reliable": bool(passed),
-            "note": f"refitted under this prior (Pareto k {row['pareto_k']:.2f} > 0.7); the refit's "
+            "method": REFITTED, "note": f"refitted under this prior (Pareto k {row['pareto_k']:.2f} > 0.7); the refit's "
                     f"diagnostics gate {verdict}"}
 
 

@@ -161,14 +161,15 @@ def test_volume_verdict_edge_cases():
 ACROSS_KINDS = {"sessions": {"verdict": "identified_across_kinds"}, "retro": {"verdict": "identified"}}
 
 
-def _sensitivity_rows(estimand: str, default: float, cohort: dict, reliable=True, note="") -> list[dict]:
+def _sensitivity_rows(estimand: str, default: float, cohort: dict, reliable=True, note="",
+                      method="reweighted") -> list[dict]:
     label = "cohort sd prior sd x{:g} (rating_cohort_sd)"
     rows = [{"estimand": estimand, "prior": "default", "scale_factor": 1.0, "mean": default, "reliable": True,
              "note": ""},
             {"estimand": estimand, "prior": "policy effect prior sd x2 (rating_mandatory)", "scale_factor": 2.0,
              "mean": default - 5.0, "reliable": True, "note": ""}]  # not the cohort prior: never in the clause
     rows += [{"estimand": estimand, "prior": label.format(f), "scale_factor": f, "mean": m, "reliable": reliable,
-              "note": note} for f, m in cohort.items()]
+              "method": method, "note": note} for f, m in cohort.items()]
     return rows
 
 
@@ -204,7 +205,7 @@ def test_cohort_prior_note_uses_only_rows_that_can_be_trusted():
                                                 reliable=False, note="Pareto k > 0.7: reweighting unreliable"))
     assert add_cohort_prior_notes(effects, unreliable, ACROSS_KINDS)["note"].iloc[0] == ""  # a guess is not stated as a bias
     refitted = pd.DataFrame(_sensitivity_rows("mandatory_minus_optional_rating", -0.78, {0.5: -0.9}, reliable=False,
-                                              note="refitted under this prior (Pareto k 0.95 > 0.7)"))
+                                              note="refitted under this prior (Pareto k 0.95 > 0.7)", method="refitted"))
     note = add_cohort_prior_notes(effects, refitted, ACROSS_KINDS)["note"].iloc[0]
     assert "differ half as much (cohort-sd prior x0.5), the estimate is -0.90 rather than -0.78" in note and "up to 0.12 rating points" in note
     assert note.endswith("(in part from a refit that failed the diagnostics gate: indicative)")

@@ -38,7 +38,8 @@ def test_a_refit_agrees_with_trustworthy_reweighting_and_replaces_an_untrustwort
     timings = {}
     refitted = refit_unreliable(marked, data, "ratings", None, seed=2, sampler="nutpie", timings=timings)
     row, before = refitted.loc[policy].iloc[0], table.loc[policy].iloc[0]
-    assert row["note"].startswith("refitted under this prior")
+    assert row["note"].startswith("refitted under this prior") and row["method"] == "refitted"
+    assert (refitted.loc[~policy, "method"] == "reweighted").all()
     assert abs(row["mean"] - before["mean"]) < 0.25 * before["sd"] + 0.05, (row["mean"], before["mean"])
     assert np.isclose(row["sd"], before["sd"], rtol=0.3)
     assert (refitted.loc[~policy, "mean"] == table.loc[~policy, "mean"]).all()  # other rows untouched
