@@ -259,23 +259,24 @@ def decision_blocks(run: FitResult, table: pd.DataFrame | None, recommendation: 
     best = table.iloc[0]
     tied = [p for p in tied_plans(table, recommendation) if p != best["plan"]]
     title = ("Next cohort: the best plans are practically tied" if tied else f"Next cohort: {best['plan']}")
-    loss = (f" Expected loss of choosing “{best['plan']}”: {best['expected_loss']:.2f} {UTILITY_UNIT}, the "
-            "utility given up on average against the plan that is best in each posterior draw.")
-    definitions = [(p, d) for p in [best["plan"], *tied]
-                   if (d := plan_definition(table.loc[table["plan"] == p].iloc[0]))]
-    defined = "".join(f" “{p}” is {d}." for p, d in definitions)
+    # the answer in one paragraph, then one short item per plan and per qualifier, so that a lead reading on
+    # a phone sees the answer first and can skim the rest (it was one paragraph of ~200 words)
     if recommendation and recommendation.get("sentence"):
-        text = recommendation["sentence"] + defined + loss
+        text = recommendation["sentence"]
     else:
-        text = composed_recommendation(table, best, tied, recommendation) + defined + loss
+        text = composed_recommendation(table, best, tied, recommendation)
+    items = [f"“{p}” is {d}." for p in [best["plan"], *tied]
+             if (d := plan_definition(table.loc[table["plan"] == p].iloc[0]))]
+    items.append(f"Expected loss of choosing “{best['plan']}”: {best['expected_loss']:.2f} {UTILITY_UNIT}, the "
+                 "utility given up on average against the plan that is best in each posterior draw.")
     plan_sensitivity = optional_csv(run, "plan_sensitivity.csv") if missing == "" else None
     if (recommendation or {}).get("what_would_change"):
-        text += " What would change the answer: " + recommendation["what_would_change"]
+        items.append("What would change the answer: " + recommendation["what_would_change"])
     else:
-        text += " " + sensitivity_words(plan_sensitivity, str(best["plan"]))
+        items.append(sensitivity_words(plan_sensitivity, str(best["plan"])))
     if run_failed(run):
-        return [Callout("Do not act on this yet — " + title[0].lower() + title[1:], text, "fail")]
-    return [Callout(title, text, "decision")]
+        return [Callout("Do not act on this yet — " + title[0].lower() + title[1:], text, "fail", items)]
+    return [Callout(title, text, "decision", items)]
 
 
 def composed_recommendation(table: pd.DataFrame, best, tied: list[str], recommendation: dict | None) -> str:
