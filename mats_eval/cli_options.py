@@ -27,7 +27,7 @@ from mats_eval.inference.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLERS
 from mats_eval.models import MODELS
 
 # A study fits hundreds of small simulated datasets: shorter chains than one real fit
-# (benchmarks/CALIBRATION.md).
+# (benchmarks/CALIBRATION.md; the measurements behind it in benchmarks/HISTORY.md "Speed").
 STUDY_DRAWS = 500
 STUDY_TUNE = 500
 

@@ -263,7 +263,7 @@ ESTIMANDS: dict[str, Estimand] = {e.name: e for e in [
              "change in attendance log-odds per extra session in the week (sessions of every kind count)", ATTENDANCE, k.volume_slope_attendance,
              _slope("Each extra session in a week (of any kind)", "attendance"), question="volume"),
     # V* is a skewed function of the volume slopes (~1/|slope|): its HDI held the truth 79–82% of
-    # the time in the coverage study, the equal-tailed interval 88% (benchmarks/CALIBRATION.md)
+    # the time in the 2026-11-27 coverage study, the equal-tailed interval 88% (benchmarks/HISTORY.md)
     Estimand("optimal_sessions_per_week", "sessions",
              "the number of sessions a week (every kind counts towards the load; valued as optional sessions "
              "of the reference kind) that maximises the plans' utility (valued attendance net of research "

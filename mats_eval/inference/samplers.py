@@ -7,7 +7,7 @@ scholars, so its time to the gate grows no faster than the rows (benchmarks/RESU
 nutpie: the same NUTS on a Numba-compiled density: samples data/example ~25% faster,
 4x the scholars ~25% slower, and compiles for 74 s cold.
 
-Large data (benchmarks/RESULTS.md "Real-world size"): the ratings model on 75,000 ratings by
+Large data (benchmarks/HISTORY.md "Real-world size", before the volume truths changed): the ratings model on 75,000 ratings by
 3,000 scholars of 1,100 speakers passes the gate with every default (nutpie-jax, 2 x (1000 +
 3000)) in 1,321 CPU seconds and 6.2 GB. A shorter run (500 + 1000) costs 2.3x less but fails:
 the cohort contrasts mix at ~0.15-0.2 effective draws per draw, because a cohort's effect and

@@ -12,7 +12,7 @@ replication draws its own θ* from it (the same draws for every design), and the
 the chance of a convincing result averaged over what we believe about the effect, not at one guess.
 With a true effect of exactly 0 the same share is the false-positive rate: the
 rule "the 90% HDI excludes 0" would be wrong ~10% of the time by construction
-(12 of 100 null datasets in benchmarks/CALIBRATION.md), this one ~5% (7 of 100).
+(12 of 100 null datasets in the 2026-11-27 study, benchmarks/HISTORY.md), this one ~5% (7 of 100).
 
 Allocations (the policy manipulated is that of seminars; discussion groups and
 socials stay optional):
