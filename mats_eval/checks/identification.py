@@ -427,8 +427,7 @@ def cohort_prior_estimates(table: pd.DataFrame, estimand: str) -> tuple[float, d
     rows = table[table["estimand"] == estimand]
     default = rows[rows["prior"] == "default"]
     scaled = rows[rows["prior"].astype(str).str.startswith(f"{COHORT_PRIOR} sd x")]
-    refitted = scaled["method"] == REFITTED if "method" in scaled else np.zeros(len(scaled), dtype=bool)
-    trusted = scaled[scaled["reliable"].astype(bool) | refitted]
+    trusted = scaled[scaled["reliable"].astype(bool) | (scaled["method"] == REFITTED)]
     if default.empty or trusted.empty:
         return None
     failed_refit = bool((~trusted["reliable"].astype(bool)).any())
