@@ -19,7 +19,8 @@ process (tests, debugging); or on a Dask cluster when `scheduler` is an address
 BLAS/OpenMP (parallelism comes from processes, not threads) and their own
 PyTensor compile directory (worker slot k of the pool reuses it across studies;
 PyTensor locks its compile directory, so a shared one serialises compiles),
-while the Numba and JAX compile caches are shared (`worker_environment`).
+while the Numba and JAX compile caches are shared (`worker_environment`). A local
+worker dies with its coordinator (Linux: PR_SET_PDEATHSIG), so killing a study stops its fits.
 
 The JAX persistent compilation cache (JAX_COMPILATION_CACHE_DIR, the sampler's
 compiled density) is shared safely only with a size limit: without one (JAX's
@@ -148,10 +149,11 @@ _SLOT = None  # this worker's slot number (set by _init_worker)
 TASKS_PER_WORKER = 20  # then the worker process is replaced (see _run_local)
 
 
-def _init_worker(slots, env: dict) -> None:
-    """Pool initializer: take a slot no live worker holds; per-slot PyTensor compiledir if PyTensor
-    is not yet imported."""
+def _init_worker(slots, env: dict, parent: int) -> None:
+    """Pool initializer: die with the coordinating process; take a slot no live worker holds;
+    per-slot PyTensor compiledir if PyTensor is not yet imported."""
     global _SLOT
+    _die_with_parent(parent)
     with slots.get_lock():
         free = [i for i, pid in enumerate(slots) if not _alive(pid)]
         # a replaced worker may not have been reaped yet: share a slot then (its compiles serialise)
@@ -162,6 +164,28 @@ def _init_worker(slots, env: dict) -> None:
         compiledir = cache_root() / "pytensor" / f"worker-{_SLOT}"
         flags = os.environ.get("PYTENSOR_FLAGS", "")
         os.environ["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={compiledir}"]))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to send this worker SIGTERM when the process that started it dies.
+
+    Without this, killing a study (`kill`, `pkill -f run_coverage.py`, a closed terminal) left its
+    workers computing their fits to the end with no one to record them. PR_SET_PDEATHSIG fires when
+    the creating thread exits, which for a pool is the coordinator's executor (alive as long as the
+    pool). Elsewhere than Linux it is a no-op: workers then finish their task and find the pipe closed.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # pragma: no cover - no prctl in this libc
+        return
+    if os.getppid() != parent:  # the coordinator died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _alive(pid: int) -> bool:
@@ -223,7 +247,7 @@ def _run_local(fn, tasks: dict[str, dict], workers: int, on_done: Callable[[dict
     ctx = mp.get_context("spawn")
     slots = ctx.Array("i", [0] * workers)
     with _environment(env), ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                                initargs=(slots, env),
+                                                initargs=(slots, env, os.getpid()),
                                                 max_tasks_per_child=TASKS_PER_WORKER) as pool:
         queue = list(tasks.items())
         running = {}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 
@@ -74,3 +75,54 @@ def test_dask_local_cluster(tmp_path):
             result_path(tmp_path, "t3").unlink()
             records = run_study(square, TASKS, tmp_path, scheduler=cluster.scheduler_address, progress=False)
     assert len(load_results(tmp_path)) == 4
+
+
+def sleep_forever(pid_file: str) -> dict:
+    """A task that announces its worker's pid, then outlives any test."""
+    import time
+    from pathlib import Path
+
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(600)
+    return {}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_killing_the_coordinator_stops_its_workers(tmp_path):
+    """`kill` of a study's process (SIGKILL here: no handler can run) must not leave its fits running."""
+    import signal
+    import subprocess
+    import time
+
+    pid_file = tmp_path / "worker.pid"
+    script = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+              "from test_studies import sleep_forever\n"
+              "from mats_eval.studies.runner import run_study\n"
+              f"run_study(sleep_forever, {{'t': {{'pid_file': {str(pid_file)!r}}}}}, {str(tmp_path / 'study')!r}, "
+              "workers=1, progress=False)\n")
+    coordinator = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.is_file() or not pid_file.read_text():
+            assert coordinator.poll() is None, "the study ended before its task started"
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+        coordinator.send_signal(signal.SIGKILL)
+        coordinator.wait()
+        deadline = time.monotonic() + 30
+        while _running(worker):
+            assert time.monotonic() < deadline, f"worker {worker} outlived its killed coordinator"
+            time.sleep(0.2)
+    finally:
+        coordinator.kill()
+    assert not list((tmp_path / "study" / "tasks").glob("*.json"))  # nothing recorded for the killed task
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a dead worker whose parent is gone is reaped by init, but not at once)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
