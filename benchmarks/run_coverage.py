@@ -5,7 +5,7 @@
 Resumable: rerunning the same command skips finished datasets; `--summarise-only` writes the
 tables from the datasets finished so far without fitting. Results go to
 benchmarks/results/coverage/ (coverage.csv, false_positives.csv, coverage_long.csv,
-tasks/), the figure to benchmarks/figures/coverage.png.
+gate.csv: the share of fits passing the diagnostics gate and which checks failed, tasks/), the figure to benchmarks/figures/coverage.png.
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def main(
           f"{time.perf_counter() - start:.0f} s")
     fmt = {"float_format": lambda x: f"{x:.3g}", "index": False}
     print(result.summary.to_string(**fmt))
-    print(result.false_positives.to_string(**fmt), flush=True)
+    print(result.false_positives.to_string(**fmt))
+    print(result.gate.to_string(**fmt), flush=True)
 
 
 if __name__ == "__main__":

@@ -271,6 +271,7 @@ class SBCResult:
     n_ranks: int
     folder: Path
     failed: int = 0
+    gate: pd.DataFrame | None = None  # gate_table: the share of fits passing the diagnostics gate
 
 
 def sbc_tasks(model: str, reps: int, seed: int = 0, **settings) -> dict[str, dict]:
@@ -376,7 +377,13 @@ def coverage_replication(scenario: str, seed: int, scale: float, model: str | No
             "excludes_zero": bool(row["hdi_low"] > 0 or row["hdi_high"] < 0),
             "eti_low": eti_low, "eti_high": eti_high, "covered_eti": bool(eti_low <= truth <= eti_high),
         }
-    return {"estimands": rows, "reliable": result.reliable, "model": model}
+    gate = result.diagnostics
+    return {"estimands": rows, "reliable": result.reliable, "model": model,
+            # why a fit failed the gate, so a study's reliable_share can be read (a chance R-hat over ~1000
+            # parameters, or a sampler problem)
+            "gate": {"failures": gate["failures"], "rhat_max": gate["rhat_max"],
+                     "rhat_max_parameter": gate["rhat_max_parameter"], "ess_bulk_min": gate["ess_bulk_min"],
+                     "ess_tail_min": gate["ess_tail_min"], "divergences": gate["divergences"]}}
 
 
 def coverage_tasks(scenarios, reps: int, seed: int = 0, **settings) -> dict[str, dict]:
@@ -452,6 +459,29 @@ def false_positive_rate(long: pd.DataFrame, estimands=POLICY_ESTIMANDS) -> pd.Da
                                        "fpr_high", "in_goal"])
 
 
+GATE_CHECKS = {"R-hat": "rhat", "bulk ESS": "bulk_ess", "tail ESS": "tail_ess", "divergent": "divergences",
+               "E-BFMI": "bfmi"}
+
+
+def gate_table(records: list[dict]) -> pd.DataFrame:
+    """Per scenario: fits, the share passing the diagnostics gate (with its Wilson interval), and how
+    many fits each check failed (a fit can fail several). Fits recorded without their gate's
+    failures count only in `fits` and `passed`."""
+    rows = []
+    results = ok_results(records)
+    for scenario in sorted({r["scenario"] for r in results}):
+        mine = [r for r in results if r["scenario"] == scenario]
+        passed = sum(bool(r["reliable"]) for r in mine)
+        low, high = wilson_interval(passed, len(mine))
+        row = {"scenario": scenario, "fits": len(mine), "passed": passed, "passed_share": passed / len(mine),
+               "passed_low": low, "passed_high": high,
+               "fits_with_failures_recorded": sum("gate" in r for r in mine)}
+        for text, column in GATE_CHECKS.items():
+            row[f"failed_{column}"] = sum(any(text in f for f in r["gate"]["failures"]) for r in mine if "gate" in r)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 @dataclass
 class CoverageResult:
     long: pd.DataFrame
@@ -459,6 +489,7 @@ class CoverageResult:
     false_positives: pd.DataFrame
     folder: Path
     failed: int = 0
+    gate: pd.DataFrame | None = None  # gate_table: the share of fits passing the diagnostics gate
 
 
 def coverage(scenarios=COVERAGE_SCENARIOS, reps: int = 100, out: Path | str = "coverage", *, scale: float = 0.3,
@@ -475,7 +506,7 @@ def coverage(scenarios=COVERAGE_SCENARIOS, reps: int = 100, out: Path | str = "c
 
 
 def write_coverage(records: list[dict], out: Path | str) -> CoverageResult:
-    """coverage_long.csv, coverage.csv, false_positives.csv and coverage.png in `out` from finished
+    """coverage_long.csv, coverage.csv, false_positives.csv, gate.csv and coverage.png in `out` from finished
     records (e.g. runner.load_results(out) to summarise a study stopped part-way)."""
     out = Path(out)
     long = coverage_records_table(records)
@@ -484,9 +515,11 @@ def write_coverage(records: list[dict], out: Path | str) -> CoverageResult:
     long.to_csv(out / "coverage_long.csv", index=False)
     summary.to_csv(out / "coverage.csv", index=False)
     fpr.to_csv(out / "false_positives.csv", index=False)
+    gate = gate_table(records)
+    gate.to_csv(out / "gate.csv", index=False)
     if len(summary):
         plot_coverage(summary, out / "coverage.png")
-    return CoverageResult(long, summary, fpr, out, failed=sum(r["status"] != "ok" for r in records))
+    return CoverageResult(long, summary, fpr, out, failed=sum(r["status"] != "ok" for r in records), gate=gate)
 
 
 def plot_coverage(summary: pd.DataFrame, path: Path) -> Path:

@@ -155,8 +155,30 @@ def test_tiny_coverage_run(tmp_path):
     # equal-tailed intervals beside the HDIs, from the same draws
     assert (result.long["eti_low"] <= result.long["eti_high"]).all()
     assert result.summary["coverage_eti"].between(0, 1).all()
-    for name in ("coverage.csv", "false_positives.csv", "coverage_long.csv", "coverage.png"):
+    for name in ("coverage.csv", "false_positives.csv", "coverage_long.csv", "gate.csv", "coverage.png"):
         assert (tmp_path / name).is_file()
+    gate = pd.read_csv(tmp_path / "gate.csv").iloc[0]
+    assert (gate["fits"], gate["fits_with_failures_recorded"]) == (1, 1)
+    # 60 draws of one chain cannot reach the gate's ESS of 400: the failure is recorded by its check
+    assert gate["passed"] == 0 and gate["failed_bulk_ess"] == 1
+
+
+def test_gate_table_counts_each_check_and_old_records():
+    from mats_eval.studies.calibration import gate_table
+
+    def record(key, reliable, failures=None):
+        result = {"estimands": {}, "reliable": reliable, "model": "joint"}
+        if failures is not None:
+            result["gate"] = {"failures": failures}
+        return {"key": key, "status": "ok", "args": {"scenario": "null", "seed": 0}, "result": result}
+
+    records = [record("a", True, []), record("b", False, ["R-hat 1.012 > 1.01 (x)", "3 divergent transition(s)"]),
+               record("c", False, ["tail ESS 350 < 400 (y)"]), record("d", False),  # recorded before gate was kept
+               {"key": "e", "status": "error", "args": {"scenario": "null"}, "error": "boom"}]
+    row = gate_table(records).iloc[0]
+    assert (row["fits"], row["passed"], row["fits_with_failures_recorded"]) == (4, 1, 3)
+    assert (row["failed_rhat"], row["failed_divergences"], row["failed_tail_ess"], row["failed_bulk_ess"]) == (1, 1, 1, 0)
+    assert row["passed_low"] < 0.25 < row["passed_high"]
 
 
 @pytest.mark.parametrize("sampler", ["nutpie", "nutpie-jax"])
