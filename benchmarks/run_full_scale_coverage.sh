@@ -3,7 +3,8 @@
 # contract estimand at the example's full scale (scale 1.0), fitted as `mats-eval fit` fits:
 # the default model for the data (the relevance model where sessions have topics, as in
 # mats-history; the joint model elsewhere), the default sampler and its default chains
-# (2 × (1000 tuning + 3000 draws)), and the share of fits that pass the diagnostics gate.
+# (2 × (1000 tuning + 3000 draws), target_accept 0.85 since session 12: the first 11 fits, at 0.8,
+# are in results/coverage_full_ta080/), and the share of fits that pass the diagnostics gate (gate.csv).
 # Fixed before the first fit: 100 datasets per scenario, mats-history first (it also settles the
 # policy effect's bias over 100 full-scale datasets), then identified (policy varies within cohorts
 # there, so its contrasts are identified, which mats-history's are not), then null, selection, confounded;

@@ -45,9 +45,14 @@ from mats_eval.estimands import kernels, registry
 from mats_eval.estimands.summary import INTERVALS
 from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
 
-# Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's
-# own default): since the cohort variances are integrated out (priors.cohort_effect)
-# the models have no funnel left, and 0.9–0.95 only doubled the tree depth. 2 × 3000
+# Sampler options applied unless overridden by `nuts=`. target_accept 0.85, not nutpie's
+# 0.8: at 0.8 the relevance model on full-scale mats-history data had a divergence in 4 of
+# 11 fits (one each, all in the attendance session effects of a cohort's busiest weeks,
+# where the ~60 rows per session pin each effect), so the gate failed about every other
+# fit; at 0.85 two of those datasets refitted with 0 divergences for ~50% more leapfrog
+# steps (20 → 30 per draw) and ~20% more sampling time (benchmarks/RESULTS.md, "Coverage
+# at full scale"). The cohort variances are integrated out (priors.cohort_effect), so no
+# funnel is left there; 0.9–0.95 doubled the tree depth. 2 × 3000
 # draws after 1000 tuning steps: the slowest parameters of the joint model on
 # data/example (scholar sds, cohort contrasts) mix at ~15% efficiency, and with
 # 2 × 2000 (ESS ~570) one of ~1000 R-hats still crossed 1.01 by chance in 1 of 4 seeds;
@@ -185,8 +190,11 @@ def fit(
     attach_checks(result, program, design, model, priors, seed, timings, predictive=checks, progress=progress,
                   sampler=sampler)
     attach_run_tables(result, program, design, model, timings, by_kind=by_kind, curve=curve, progress=progress)
+    used_target_accept = target_accept if target_accept is not None else (nuts or {}).get("target_accept",
+                                                                                          DEFAULT_TARGET_ACCEPT)
     result.manifest = manifest(program, model, dict(draws=draws, tune=tune, chains=chains, seed=seed,
-                               sampler=sampler, target_accept=target_accept, nuts=nuts, priors=priors), timings, diagnostics)
+                               sampler=sampler, target_accept=used_target_accept, nuts=nuts, priors=priors), timings,
+                               diagnostics)
     if out is not None:
         write_run(result, out, force=force)
     if not diagnostics["passed"]:

@@ -379,6 +379,7 @@ def coverage_replication(scenario: str, seed: int, scale: float, model: str | No
         }
     gate = result.diagnostics
     return {"estimands": rows, "reliable": result.reliable, "model": model,
+            "target_accept": result.manifest["settings"]["target_accept"],
             # why a fit failed the gate, so a study's reliable_share can be read (a chance R-hat over ~1000
             # parameters, or a sampler problem)
             "gate": {"failures": gate["failures"], "rhat_max": gate["rhat_max"],

@@ -20,6 +20,7 @@ from mats_eval.errors import UsageError
 from mats_eval.runfolder import (CHECKS_DIR, DECISION_DRAWS_FILE, OBSERVED_DIR, OPTIONAL_TABLES, PRIORS_FILE, REFERENCE_FILE,
                                  RUN_FILES, SUMMARY_COLUMNS)
 from mats_eval.inference.samplers import DEFAULT_SAMPLER
+from mats_eval.constants import DEFAULT_TARGET_ACCEPT
 from mats_eval.simulation.scenarios import simulate
 
 fit_module = importlib.import_module("mats_eval.inference.fitting")
@@ -80,6 +81,8 @@ def test_run_folder_contents_and_load_run(tiny_data, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["reliable"] is False and manifest["seed"] == 1 and manifest["sampler"] == DEFAULT_SAMPLER
     assert manifest["model"]["name"] == "ratings"
+    # the target acceptance actually used, also when the caller left it to the default
+    assert manifest["settings"]["target_accept"] == DEFAULT_TARGET_ACCEPT
     assert {"pymc", "pytensor", "arviz", "nutpie", "mats_eval"} <= set(manifest["versions"])
     assert {"compile", "sampling"} <= set(manifest["timings_seconds"])
     diag = json.loads((out / "diagnostics.json").read_text())
