@@ -46,13 +46,14 @@ from mats_eval.estimands.summary import INTERVALS
 from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
 
 # Sampler options applied unless overridden by `nuts=`. target_accept 0.85, not nutpie's
-# 0.8: at 0.8 the relevance model on full-scale mats-history data had a divergence in 4 of
-# 11 fits (one each, all in the attendance session effects of a cohort's busiest weeks,
-# where the ~60 rows per session pin each effect), so the gate failed about every other
-# fit; at 0.85 two of those datasets refitted with 0 divergences for ~50% more leapfrog
-# steps (20 → 30 per draw) and ~20% more sampling time (benchmarks/RESULTS.md, "Coverage
-# at full scale"). The cohort variances are integrated out (priors.cohort_effect), so no
-# funnel is left there; 0.9–0.95 doubled the tree depth. 2 × 3000
+# 0.8: at 0.8 the relevance model on full-scale mats-history data had one divergence in 4
+# of 11 fits, so the gate failed about every other fit (where located, in the attendance
+# session effects of a cohort's busiest weeks, each pinned by ~60 rows); at 0.85 two of
+# those datasets refitted with 0 divergences for ~50% more leapfrog steps (20 → 30 per
+# draw) and 13–48% more sampling time (benchmarks/RESULTS.md, "Coverage at full scale"):
+# a cost to issue 19's speed that a gate passing on realistic data is worth. The cohort
+# variances are integrated out (priors.cohort_effect), so no funnel is left there;
+# 0.9–0.95 doubled the tree depth. 2 × 3000
 # draws after 1000 tuning steps: the slowest parameters of the joint model on
 # data/example (scholar sds, cohort contrasts) mix at ~15% efficiency, and with
 # 2 × 2000 (ESS ~570) one of ~1000 R-hats still crossed 1.01 by chance in 1 of 4 seeds;
