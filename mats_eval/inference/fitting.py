@@ -48,7 +48,7 @@ from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
 # Sampler options applied unless overridden by `nuts=`. target_accept 0.85, not nutpie's
 # 0.8: at 0.8 the relevance model on full-scale mats-history data had one divergence in 4
 # of 11 fits, so the gate failed about every other fit (where located, in the attendance
-# session effects of a cohort's busiest weeks, each pinned by ~60 rows); at 0.85 two of
+# session effects of a cohort's busiest weeks); at 0.85 two of
 # those datasets refitted with 0 divergences for ~50% more leapfrog steps (20 → 30 per
 # draw) and 13–48% more sampling time (benchmarks/RESULTS.md, "Coverage at full scale"):
 # a cost to issue 19's speed that a gate passing on realistic data is worth. The cohort
