@@ -84,6 +84,14 @@ def as_program_data(data) -> ProgramData:
     return load(Path(data))
 
 
+def nuts_options(target_accept: float | None, nuts: dict | None) -> dict:
+    """The NUTS options a fit uses: the defaults, then `nuts=`, then an explicit target_accept."""
+    options = {"target_accept": DEFAULT_TARGET_ACCEPT, **(nuts or {})}
+    if target_accept is not None:
+        options["target_accept"] = target_accept
+    return options
+
+
 def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, chains: int, seed: int,
                      progress: bool, target_accept: float | None = None,
                      nuts: dict | None = None) -> tuple[object, dict]:
@@ -96,9 +104,7 @@ def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, ch
     if sampler == "numpyro" and "jax" not in sys.modules:
         # JAX runs chains in parallel only if it sees that many devices at import time
         os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={chains}")
-    nuts = {"target_accept": DEFAULT_TARGET_ACCEPT, **(nuts or {})}
-    if target_accept is not None:
-        nuts["target_accept"] = target_accept
+    nuts = nuts_options(target_accept, nuts)
     nuts_sampler, compile_kwargs = PM_SAMPLER[sampler]
     start = time.perf_counter()
     with model:
@@ -191,8 +197,7 @@ def fit(
     attach_checks(result, program, design, model, priors, seed, timings, predictive=checks, progress=progress,
                   sampler=sampler)
     attach_run_tables(result, program, design, model, timings, by_kind=by_kind, curve=curve, progress=progress)
-    used_target_accept = target_accept if target_accept is not None else (nuts or {}).get("target_accept",
-                                                                                          DEFAULT_TARGET_ACCEPT)
+    used_target_accept = nuts_options(target_accept, nuts)["target_accept"]
     result.manifest = manifest(program, model, dict(draws=draws, tune=tune, chains=chains, seed=seed,
                                sampler=sampler, target_accept=used_target_accept, nuts=nuts, priors=priors), timings,
                                diagnostics)

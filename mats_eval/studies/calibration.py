@@ -271,7 +271,6 @@ class SBCResult:
     n_ranks: int
     folder: Path
     failed: int = 0
-    gate: pd.DataFrame | None = None  # gate_table: the share of fits passing the diagnostics gate
 
 
 def sbc_tasks(model: str, reps: int, seed: int = 0, **settings) -> dict[str, dict]:
