@@ -3,8 +3,10 @@
 # contract estimand at the example's full scale (scale 1.0), fitted as `mats-eval fit` fits:
 # the default model for the data (the relevance model where sessions have topics, as in
 # mats-history; the joint model elsewhere), the default sampler and its default chains
-# (2 × (1000 tuning + 3000 draws), target_accept 0.85 since session 12: the first 11 fits, at 0.8,
-# are in results/coverage_full_ta080/), and the share of fits that pass the diagnostics gate (gate.csv).
+# (2 × (1000 tuning + 3000 draws), target_accept 0.8), and the share of fits that pass the
+# diagnostics gate (gate.csv). Restarted in session 13 after the two divergent funnels were
+# removed from the models; the earlier attempts (11 fits at 0.8, 15 at 0.85, with those funnels)
+# are kept in results/coverage_full_s12_ta080/ and results/coverage_full_s12_ta085/.
 # Fixed before the first fit: 100 datasets per scenario, mats-history first (it also settles the
 # policy effect's bias over 100 full-scale datasets), then identified (policy varies within cohorts
 # there, so its contrasts are identified, which mats-history's are not), then null, selection, confounded;

@@ -91,7 +91,7 @@ Chains = Annotated[int, typer.Option(min=1, help="Number of chains.")]
 Seed = Annotated[int, typer.Option(min=0, help="Random seed (the same seed gives the same draws).")]
 Sampler = Annotated[Literal[SAMPLERS], typer.Option(help=SAMPLER_HELP)]
 TargetAccept = Annotated[Optional[float], typer.Option(
-    callback=between(0, 1), help="NUTS target acceptance rate, between 0 and 1 (default 0.85).")]
+    callback=between(0, 1), help="NUTS target acceptance rate, between 0 and 1 (default 0.8).")]
 Checks = Annotated[bool, typer.Option(help="Cross-checks, predictive checks, LOO and prior sensitivity in the run "
                                              "folder.")]
 # read and checked by `fit` (models/priors.py read_priors_file), before the data are loaded:

@@ -19,7 +19,7 @@ MIN_SCHOLARS = 5
 DEFAULT_DRAWS = 3000
 DEFAULT_TUNE = 1000
 DEFAULT_CHAINS = 2
-DEFAULT_TARGET_ACCEPT = 0.85
+DEFAULT_TARGET_ACCEPT = 0.8
 
 # The decision model's default utility (estimands/kernels.py "what attended sessions are worth",
 # decisions/utility.py, analyses/plans/example.yaml). Units are research hours per scholar: an attended hour

@@ -45,13 +45,15 @@ from mats_eval.estimands import kernels, registry
 from mats_eval.estimands.summary import INTERVALS
 from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
 
-# Sampler options applied unless overridden by `nuts=`. target_accept 0.85, not nutpie's
-# 0.8: at 0.8 the relevance model on full-scale mats-history data had one divergence in 4
-# of 11 fits, so the gate failed about every other fit (where located, in the attendance
-# session effects of a cohort's busiest weeks); at 0.85 two of
-# those datasets refitted with 0 divergences for ~50% more leapfrog steps (20 → 30 per
-# draw) and 13–48% more sampling time (benchmarks/RESULTS.md, "Coverage at full scale"):
-# a cost to issue 19's speed that a gate passing on realistic data is worth. The cohort
+# Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's own).
+# Session 12 raised it to 0.85 because the relevance model failed the gate on about half of
+# full-scale mats-history fits with one or a few divergences; session 13 located them (in
+# nutpie's own parameter order, benchmarks/RESULTS.md "Coverage at full scale") in two funnels
+# that a higher target acceptance only made rarer: the streams' match-term sd (a few data-rich
+# groups, now integrated out like the cohort variances) and the bottom cutpoint of a scale
+# whose lowest category nobody uses (now anchored at the middle cutpoint, priors.MiddleOrdered).
+# Without them the divergent datasets refitted at 0.8 with 0 divergences and ~16 leapfrog steps
+# per draw (20 before, 30 at 0.85). The cohort
 # variances are integrated out (priors.cohort_effect), so no funnel is left there;
 # 0.9–0.95 doubled the tree depth. 2 × 3000
 # draws after 1000 tuning steps: the slowest parameters of the joint model on

@@ -18,10 +18,11 @@ exit code 2) with the valid names. The same mapping, as YAML, is the file of
     rating_volume: {sigma: 1.0}                  # parameters only: the default family
     rating_cohort_sd: {dist: HalfNormal, sigma: 0.5}
 
-Cohort-level scales: by default a cohort variance σ² has an InverseGamma prior
-(`<x>_cohort_var`), which lets cohort_effect integrate σ out. Giving a prior
-for the sd instead (`<x>_cohort_sd`: HalfNormal, HalfStudentT, ...) replaces
-that entry and switches to non-centred cohort effects a = σ·z (`COHORT_SD_FAMILIES`).
+Scales of a few data-rich groups (cohorts; the relevance model's streams): by default
+the variance σ² has an InverseGamma prior (`<x>_cohort_var`, `<x>_stream_var`), which
+lets cohort_effect integrate σ out. Giving a prior for the sd instead (`<x>_cohort_sd`,
+`<x>_stream_sd`: HalfNormal, HalfStudentT, ...) replaces that entry and switches to
+non-centred effects a = σ·z (`COHORT_SD_FAMILIES`).
 
 Scales (why these): logit-scale effects rarely exceed ±3, so fixed effects get
 sd 1 (kind, mandatory) or less for per-unit slopes (a week or an extra session
@@ -118,10 +119,15 @@ RELEVANCE_PRIORS: dict[str, Prior] = {
     # more than the policy effect's own prior does (they compete for the same contrast)
     "attendance_relevance": ("Normal", {"mu": 0.0, "sigma": 1.0}),
     "rating_relevance": ("Normal", {"mu": 0.0, "sigma": 1.0}),
-    # how much streams differ in it: few streams (3–6) cannot pin an sd, so a tight half-normal
-    # (median 0.2) keeps them near the common match term unless the data insist
-    "attendance_relevance_stream_sd": ("HalfNormal", {"sigma": 0.3}),
-    "rating_relevance_stream_sd": ("HalfNormal", {"sigma": 0.3}),
+    # how much streams differ in it, as a variance σ² (sd `<x>_relevance_stream_sd`): few streams
+    # (3–6) with thousands of rows each are a few data-rich groups like cohorts, whose sd funnels
+    # in both the centred and the non-centred form (a half-normal sd, non-centred, gave the
+    # divergences that failed the gate on mats-history: RESULTS.md), so σ is integrated out
+    # (priors.cohort_effect). α = 1.5, β = 0.05 give σ a median of 0.21 and a 90% interval of
+    # 0.11–0.53 logits, the median of the former HalfNormal(0.3), which a user can still give as
+    # `<x>_relevance_stream_sd` (then non-centred)
+    "attendance_relevance_stream_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.05}),
+    "rating_relevance_stream_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.05}),
 }
 
 def _check_entry(name: str, entry) -> Prior:
@@ -168,11 +174,12 @@ def _check_parameters(name: str, dist: str, params: dict, skip: tuple[str, ...] 
 # Families a cohort-level sd may take instead of the integrated InverseGamma variance
 # (positive support; the half-t is the usual choice when few groups are seen).
 COHORT_SD_FAMILIES = ("HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma", "LogNormal")
-_VARIANCE_SUFFIX, _SD_SUFFIX = "_cohort_var", "_cohort_sd"
+_VARIANCE_SUFFIX, _SD_SUFFIX = "_var", "_sd"
 
 
 def cohort_sd_alternatives(defaults: Mapping[str, Prior]) -> dict[str, str]:
-    """{`<x>_cohort_sd`: `<x>_cohort_var`}: the sd priors a user may give instead of a default cohort variance."""
+    """{`<x>_sd`: `<x>_var`}: the sd priors a user may give instead of a default group variance
+    (`<x>_cohort_var`, `<x>_stream_var`)."""
     return {name[: -len(_VARIANCE_SUFFIX)] + _SD_SUFFIX: name for name in defaults if name.endswith(_VARIANCE_SUFFIX)}
 
 
@@ -200,7 +207,8 @@ def as_entry(name: str, entry, default: Prior | None):
 def resolve_priors(defaults: Mapping[str, Prior], overrides: Mapping | None = None) -> dict[str, Prior]:
     """defaults ⊕ overrides: unknown names and malformed entries raise PriorError (naming the prior).
 
-    A cohort-sd override `<x>_cohort_sd` replaces the default `<x>_cohort_var` (see the module docstring).
+    An sd override `<x>_cohort_sd` (`<x>_stream_sd`) replaces the default variance `<x>_cohort_var`
+    (`<x>_stream_var`; see the module docstring).
     """
     resolved = copy.deepcopy(dict(defaults))
     if not overrides:
@@ -219,10 +227,10 @@ def resolve_priors(defaults: Mapping[str, Prior], overrides: Mapping | None = No
             _check_cutpoint_prior(name, dist, params)
         elif name in alternatives:
             if alternatives[name] in overrides:
-                raise PriorError(f"priors {name!r} and {alternatives[name]!r} both set the cohort spread: "
+                raise PriorError(f"priors {name!r} and {alternatives[name]!r} both set the same spread: "
                                  f"give one of them")
             if dist not in COHORT_SD_FAMILIES:
-                raise PriorError(f"prior {name!r}: a cohort sd takes one of {', '.join(COHORT_SD_FAMILIES)}, "
+                raise PriorError(f"prior {name!r}: a cohort or stream sd takes one of {', '.join(COHORT_SD_FAMILIES)}, "
                                  f"got {dist}")
             _check_parameters(name, dist, params)
             del resolved[alternatives[name]]
@@ -331,7 +339,7 @@ def helmert_basis(n: int) -> np.ndarray:
 
 
 def cohort_effect(priors: Mapping[str, Prior], var_name: str, sd_name: str, effect_name: str, dim: str, n: int):
-    """Effects of a few data-rich groups (cohorts): a_c ~ N(0, σ²) iid, σ² ~ InverseGamma(α, β) (`var_name`),
+    """Effects of a few data-rich groups (cohorts, streams): a_c ~ N(0, σ²) iid, σ² ~ InverseGamma(α, β) (`var_name`),
     or σ ~ the user's prior `sd_name` (then non-centred: cohort_effect_noncentred).
 
     With ~3 cohorts of thousands of rows each the data pin the a_c, and both the
@@ -433,6 +441,37 @@ def induced_dirichlet_draws(template, a, offset, rng=None, size=None) -> np.ndar
     return np.sort(logit(cumulative), axis=-1) - np.broadcast_to(offset, batch)[..., None]
 
 
+class MiddleOrdered(pm.distributions.transforms.Transform):
+    """Ordered values c_0 < … < c_{n−1} from their middle one: y_m = c_m (m = n // 2) and the
+    log-gaps outward, y_k = log(c_{k+1} − c_k) below m and log(c_k − c_{k−1}) above it.
+
+    Why not PyMC's `ordered` (y_0 = c_0, then log-gaps upward): a category the data never use
+    at the bottom of a scale (no 0 on a 0–10 retrospective) leaves c_0 free, and every other
+    cutpoint is c_0 plus gaps, so c_1 = y_0 + exp(y_1) pinned by the data bends (y_0, y_1) into
+    a banana whose tail diverged on mats-history (RESULTS.md). Anchored at the middle, an
+    empty end category moves only its own gap.
+    """
+
+    name = "middle_ordered"
+    ndim_supp = 1
+
+    def backward(self, value, *inputs):
+        m = value.shape[-1] // 2
+        anchor = pt.shape_padright(value[..., m])
+        below = pt.cumsum(pt.exp(value[..., :m])[..., ::-1], axis=-1)[..., ::-1]
+        above = pt.cumsum(pt.exp(value[..., m + 1:]), axis=-1)
+        return pt.concatenate([anchor - below, anchor, anchor + above], axis=-1)
+
+    def forward(self, value, *inputs):
+        m = value.shape[-1] // 2
+        gaps = pt.log(value[..., 1:] - value[..., :-1])
+        return pt.concatenate([gaps[..., :m], pt.shape_padright(value[..., m]), gaps[..., m:]], axis=-1)
+
+    def log_jac_det(self, value, *inputs):
+        m = value.shape[-1] // 2
+        return pt.sum(value, axis=-1) - value[..., m]
+
+
 def ordered_cutpoints(entry: Prior, scales, name_of, dim_prefix: str, level, shift) -> "pt.TensorVariable":
     """Ordered cutpoints per scale as the (n_scales, K_max + 1) table of likelihoods.cutpoint_table.
 
@@ -440,7 +479,7 @@ def ordered_cutpoints(entry: Prior, scales, name_of, dim_prefix: str, level, shi
     population-average scholar and cohort ~ Dirichlet(a)); it has exact forward
     draws, so prior predictive checks and SBC see ordered cutpoints (iid Normals
     with an ordered transform are only ordered inside the sampler). Sampled: c*
-    (`<name>_raw`), which the data pin; canonical `<name>` = c* + level + shift.
+    (`<name>_raw`, through MiddleOrdered), which the data pin; canonical `<name>` = c* + level + shift.
     """
     dist, params = entry
     a = float(params["a"])
@@ -451,7 +490,7 @@ def ordered_cutpoints(entry: Prior, scales, name_of, dim_prefix: str, level, shi
 
         raw = pm.CustomDist(
             f"{name_of(scale)}_raw", np.zeros(k - 1), a, level, logp=induced_dirichlet_logp,
-            random=induced_dirichlet_draws, signature="(k),(),()->(k)", dims=dim, transform=pm.distributions.transforms.ordered,
+            random=induced_dirichlet_draws, signature="(k),(),()->(k)", dims=dim, transform=MiddleOrdered(),
             initval=np.sort(cutpoint_prior_mean(k)),
         )
         pm.Deterministic(name_of(scale), raw + level + shift, dims=dim)

@@ -6,10 +6,10 @@ anything by itself. The joint model corrects for selection by scholar (keen scho
 rate more); this model adds selection by session. For a scholar i of stream k and a session s
 relevant to i (topic blank, 'general' or k: data/design.py `is_relevant`), rel_is = 1, else 0, and
 
-    attendance logit += β_k · rel_is,   β_k = attendance_relevance + attendance_relevance_stream_sd · z_k
-    rating latent    += γ_k · rel_is,   γ_k = rating_relevance + rating_relevance_stream_sd · z′_k
+    attendance logit += β_k · rel_is,   β_k = attendance_relevance + a_k,  a_k ~ N(0, attendance_relevance_stream_sd²)
+    rating latent    += γ_k · rel_is,   γ_k = rating_relevance + a′_k,     a′_k ~ N(0, rating_relevance_stream_sd²)
 
-with z, z′ ~ N(0, 1) over the dim "stream" (non-centred). rating_mandatory is then the policy's own
+over the dim "stream", with the stream variances integrated out (`match_term`). rating_mandatory is then the policy's own
 effect at equal relevance; the kernels (estimands/kernels.py `over_relevance`) average a new
 cohort's sessions over relevance with the data's relevant share π (Reference.relevant_share), and
 `relevance_part_of_rating_gap` is the part of the attended mandatory–optional gap that comes from
@@ -28,16 +28,23 @@ from mats_eval.models.attendance import attendance_canonical
 from mats_eval.models.canonical import canonical_from
 from mats_eval.models.joint import JOINT_SPEC, joint_model, joint_retro_canonical
 from mats_eval.models.ratings import rating_canonical
-from mats_eval.models.priors import RELEVANCE_PRIORS, make_prior
+from mats_eval.models.priors import RELEVANCE_PRIORS, cohort_effect, make_prior
 from mats_eval.models.spec import ModelSpec
 
 
 def match_term(design: Design, pr: dict, outcome: str, scholar_of_row, relevant_of_row):
-    """β_k(row's scholar) · rel_row for `outcome` ('attendance' or 'rating'): see the module docstring."""
-    common = make_prior(pr, f"{outcome}_relevance")
-    stream_sd = make_prior(pr, f"{outcome}_relevance_stream_sd")
-    z = pm.Normal(f"{outcome}_relevance_stream_z", 0.0, 1.0, dims="stream")
-    by_stream = pm.Deterministic(f"{outcome}_relevance_stream", common + stream_sd * z, dims="stream")
+    """β_k(row's scholar) · rel_row for `outcome` ('attendance' or 'rating'): see the module docstring.
+
+    β_k = β + a_k, a_k ~ N(0, σ²) iid: a few data-rich streams, so σ is integrated out as for
+    cohorts (priors.cohort_effect); the sampler sees the identified β + ā
+    (`<outcome>_relevance_total`), and β = total − ā keeps its own prior.
+    """
+    _, stream_mean, stream_dev = cohort_effect(pr, f"{outcome}_relevance_stream_var", f"{outcome}_relevance_stream_sd",
+                                               f"{outcome}_relevance_stream_deviation", "stream",
+                                               len(design.relevance.streams))
+    total = make_prior(pr, f"{outcome}_relevance", f"{outcome}_relevance_total", shift=stream_mean)
+    pm.Deterministic(f"{outcome}_relevance", total - stream_mean)
+    by_stream = pm.Deterministic(f"{outcome}_relevance_stream", total + stream_dev, dims="stream")
     return by_stream[design.relevance.scholar_stream[scholar_of_row]] * relevant_of_row
 
 

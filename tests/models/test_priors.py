@@ -93,6 +93,34 @@ def test_every_model_lists_its_cohort_sd_alternatives():
         names = valid_prior_names(spec.default_priors)
         for var in (n for n in spec.default_priors if n.endswith("_cohort_var")):
             assert var.replace("_cohort_var", "_cohort_sd") in names, name
+    relevance = valid_prior_names(get_spec("relevance").default_priors)
+    assert {"attendance_relevance_stream_var", "attendance_relevance_stream_sd",
+            "rating_relevance_stream_var", "rating_relevance_stream_sd"} <= set(relevance)
+
+
+def test_stream_spread_is_integrated_by_default_and_non_centred_under_an_sd_prior():
+    """The relevance model's stream spread: InverseGamma variance integrated out (no raw sd or z
+    sampled), or, given `<x>_relevance_stream_sd`, a sampled sd with non-centred stream effects;
+    either way the canonical `<x>_relevance_stream_sd` and the per-stream effects are in the model."""
+    from mats_eval.data.design import build_design
+    from mats_eval.models import build_model
+
+    design = build_design(simulate("relevance", seed=0, scale=0.2).program_data())
+    integrated = build_model("relevance", design, None)
+    sampled = {v.name for v in integrated.free_RVs}
+    assert "attendance_relevance_stream_deviation_t" in sampled and "attendance_relevance_stream_sd" not in sampled
+    non_centred = build_model("relevance", design, {"attendance_relevance_stream_sd": {"dist": "HalfNormal",
+                                                                                       "sigma": 0.3}})
+    sampled = {v.name for v in non_centred.free_RVs}
+    assert {"attendance_relevance_stream_sd", "attendance_relevance_stream_deviation_z"} <= sampled
+    assert "rating_relevance_stream_deviation_t" in sampled  # the other outcome keeps its default
+    for model in (integrated, non_centred):
+        for outcome in ("attendance", "rating"):
+            assert f"{outcome}_relevance_stream_sd" in model.named_vars
+            assert model.named_vars_to_dims[f"{outcome}_relevance_stream"] == ("stream",)
+    with pytest.raises(PriorError, match="give one of them"):
+        model_priors("relevance", {"rating_relevance_stream_sd": {"dist": "HalfNormal", "sigma": 0.3},
+                                   "rating_relevance_stream_var": {"beta": 0.1}})
 
 
 def test_bad_priors_file_exits_2_before_sampling(no_sampling, tmp_path):
