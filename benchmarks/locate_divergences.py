@@ -2,7 +2,7 @@
 the coordinates and model terms of every divergent trajectory.
 
     .venv/bin/python benchmarks/locate_divergences.py --scenario mats-history --seed 1567960361
-    .venv/bin/python benchmarks/locate_divergences.py --seed 1451521115 --target-accept 0.8 --out benchmarks/results/divergences
+    .venv/bin/python benchmarks/locate_divergences.py --seed 1451521115 --target-accept 0.8 --out DIR
 
 Fits the model `mats-eval fit` chooses for the data, with the default chains and draws, on the
 same JAX backend, sampler seed = dataset seed. For each divergence it prints the coordinates
@@ -14,16 +14,15 @@ the order of `model.free_RVs`.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import warnings
 from pathlib import Path
+from typing import Annotated, Optional
 
 import numpy as np
+import typer
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from mats_eval.cli_options import Scale, Seed, TargetAccept, script
 
 
 def value_var_of(label: str, value_names: list[str]) -> str:
@@ -48,14 +47,13 @@ def top(values: np.ndarray, labels: list[str], k: int = 6) -> dict[str, float]:
     return {labels[i]: round(float(values[i]), 2) for i in order}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", default="mats-history")
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--target-accept", type=float, default=None, help="default: the package's")
-    parser.add_argument("--out", type=Path, default=None, help="folder for <scenario>-<seed>.json")
-    args = parser.parse_args(argv)
+def main(
+    seed: Seed,
+    scenario: Annotated[str, typer.Option(help="Simulator scenario of the dataset.")] = "mats-history",
+    scale: Scale = 1.0,
+    target_accept: TargetAccept = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for <scenario>-<seed>.json.")] = None,
+) -> None:
     warnings.simplefilter("ignore")
     import nutpie
 
@@ -64,12 +62,12 @@ def main(argv=None) -> int:
     from mats_eval.models import build_model, default_model_for
     from mats_eval.simulation.scenarios import simulate
 
-    target_accept = args.target_accept or DEFAULT_TARGET_ACCEPT
-    program = simulate(args.scenario, seed=args.seed, scale=args.scale).program_data()
+    target_accept = target_accept or DEFAULT_TARGET_ACCEPT
+    program = simulate(scenario, seed=seed, scale=scale).program_data()
     model_name = default_model_for(program)
     model = build_model(model_name, build_design(program), None)
     compiled = nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax")
-    trace = nutpie.sample(compiled, draws=DEFAULT_DRAWS, tune=DEFAULT_TUNE, chains=DEFAULT_CHAINS, seed=args.seed,
+    trace = nutpie.sample(compiled, draws=DEFAULT_DRAWS, tune=DEFAULT_TUNE, chains=DEFAULT_CHAINS, seed=seed,
                           target_accept=target_accept, progress_bar=False, store_divergences=True,
                           store_unconstrained=True)
     stats = trace["sample_stats"].to_dataset()
@@ -85,11 +83,11 @@ def main(argv=None) -> int:
         return np.array([float(np.sum(v)) for v in term_logp(point(vec))])
 
     diverging = stats["diverging"].values
-    report = {"scenario": args.scenario, "seed": args.seed, "scale": args.scale, "model": model_name,
+    report = {"scenario": scenario, "seed": seed, "scale": scale, "model": model_name,
               "target_accept": target_accept, "draws": DEFAULT_DRAWS, "tune": DEFAULT_TUNE, "chains": DEFAULT_CHAINS,
               "divergences": int(diverging.sum()), "leapfrog_steps_per_draw": float(stats["n_steps"].mean()),
               "trajectories": []}
-    print(f"{args.scenario} seed {args.seed}, {model_name} model, target_accept {target_accept}: "
+    print(f"{scenario} seed {seed}, {model_name} model, target_accept {target_accept}: "
           f"{report['divergences']} divergences, {report['leapfrog_steps_per_draw']:.1f} leapfrog steps per draw")
     for chain, draw in zip(*np.nonzero(diverging)):
         start = stats["divergence_start"].values[chain, draw]
@@ -103,11 +101,10 @@ def main(argv=None) -> int:
         print(f"chain {chain} draw {draw}")
         for key in ("start_in_sds", "gradient_times_sd", "logp_end_minus_start"):
             print(f"  {key}: " + ", ".join(f"{k}={v}" for k, v in entry[key].items()))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{args.scenario}-{args.seed}.json").write_text(json.dumps(report, indent=1) + "\n")
-    return 0
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{scenario}-{seed}.json").write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    script(main, __doc__)

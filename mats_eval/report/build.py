@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mats_eval.checks.sensitivity import prior_influential
 from mats_eval.constants import ESS_MIN, INTERVAL_PROB, MIN_SCHOLARS, RHAT_MAX
 from mats_eval.data.observed import GROUPS, SUPPRESSED
 from mats_eval.data.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX
@@ -307,13 +308,10 @@ def verdict_block(run: FitResult) -> Callout:
                    f"The sampler met every check ({GATE_WORDS}; details in the appendix, “Sampler diagnostics”).", "pass")
 
 
-def prior_dominated(run: FitResult) -> list[str]:
-    """Estimands sensitivity.csv marks as dominated by the prior."""
-    frame = optional_csv(run, "sensitivity.csv")
-    if frame is None or "prior_dominated" not in frame:
-        return []
-    flags = frame["prior_dominated"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
-    return list(dict.fromkeys(frame.loc[flags, "estimand"]))
+def prior_moved(run: FitResult) -> list[str]:
+    """Estimands whose posterior the prior noticeably moves, by sensitivity.csv's diagnosis: the prior
+    dominates, or prior and data conflict (checks/sensitivity.py `prior_influential` says why both)."""
+    return prior_influential(optional_csv(run, "sensitivity.csv"))
 
 
 def few_cohorts_words(run: FitResult) -> str:
@@ -333,7 +331,7 @@ def summary_section(run: FitResult, plans_path: Path | None) -> tuple[Section, t
     section = Section("What to do next cohort")
     section.add(*decision_blocks(run, table, recommendation, missing), verdict_block(run),
                 Paragraph(provenance(run.manifest) + " " + method_line(run.manifest)))
-    dominated = prior_dominated(run)
+    dominated = prior_moved(run)
     if dominated:
         section.add(Paragraph("The prior noticeably moves these estimates: " + ", ".join(words(n) for n in dominated)
                               + " (appendix, “Sensitivity to the priors”)." + few_cohorts_words(run)))
@@ -363,7 +361,7 @@ def caveats(run: FitResult, question: str, extra: list[str] = ()) -> Callout | N
         said |= {c.lower() for c in fresh}
         for bullet in labelled_bullets(fresh):
             items.append(bullet)
-    dominated = [n for n in prior_dominated(run)
+    dominated = [n for n in prior_moved(run)
                  if getattr(ESTIMANDS.get(n), "question", None) == question]
     if dominated:
         items.append("the prior noticeably moves " + ", ".join(words(n) for n in dominated))

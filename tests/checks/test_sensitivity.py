@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from mats_eval.checks.sensitivity import (
-    DIAGNOSES, SENSITIVITY_COLUMNS, diagnose, power_scaling_sensitivity, sensitivity_table, thin_index,
+    DIAGNOSES, SENSITIVITY_COLUMNS, diagnose, power_scaling_sensitivity, prior_influential, sensitivity_table, thin_index,
 )
 from mats_eval.simulation.scenarios import simulate
 
@@ -78,27 +78,30 @@ def test_strong_prior_is_flagged_in_sensitivity_csv(tiny, tmp_path):
 
 
 def test_default_priors_dominate_the_cohort_sd_only():
-    """Three cohorts cannot inform their spread: cohort_sd_rating is the prior's, the policy effect is not.
+    """Three cohorts cannot inform their spread: the prior moves cohort_sd_rating, not the policy effect.
     (`null`: three cohorts the ratings model describes fully; on mats-history, whose sessions have topics,
-    the ratings model leaves relevance out and the check rightly reports conflicts.)"""
+    the ratings model leaves relevance out and the check rightly reports conflicts.) Whether the cohort
+    sd's row reads 'prior dominates' or 'prior-data conflict' is not asserted: it turns on a likelihood
+    sensitivity of the size of its own permutation noise (0.37 against 0.36 with seed 1 since the
+    cutpoints' reparametrisation, 0.17 against 0.29 with seed 2), so the report names both
+    (`prior_influential`)."""
     import mats_eval
     from mats_eval.models import model_priors
 
     data = simulate("null", seed=3, scale=0.15).program_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # 2 x 1000 draws: at 2 x 300 the likelihood sensitivity's permutation noise is ~0.7-0.9, so whether the
-        # likelihood counts as influential (and the row reads "prior-data conflict" instead) turned on the
-        # sampler's path: it flipped when the default target acceptance went from 0.8 to 0.85 (session 12);
-        # at 2 x 1000 both settings and seeds 1-2 give "prior dominates" with noise ~0.3
+        # 2 x 1000 draws: the prior's permutation noise ~0.04 against a cohort-sd sensitivity ~0.35
         result = mats_eval.fit(data, model="ratings", draws=1000, tune=500, chains=2, seed=1, progress=False,
                                checks=False)
     assert result.sensitivity is None  # study fits do not pay for it
     table = power_scaling_sensitivity(result.model, result.idata, model_priors("ratings"), result.estimand_draws)
     rows = table.set_index("estimand")
-    assert bool(rows.loc["cohort_sd_rating", "prior_dominated"])
-    assert bool(rows.loc["cohort_spread_rating_points", "prior_sensitivity"] > 0.2)  # the same spread, in points
+    moved = prior_influential(table)
+    assert {"cohort_sd_rating", "cohort_spread_rating_points"} <= set(moved)  # the same spread, in points
+    assert rows.loc["cohort_sd_rating", "prior_sensitivity"] > 0.2
     assert rows.loc["mandatory_minus_optional_rating", "diagnosis"] == DIAGNOSES["ok"]
+    assert "mandatory_minus_optional_rating" not in moved
 
 
 def test_too_few_draws_give_rows_that_say_so():
@@ -124,3 +127,11 @@ def test_sensitivities_of_many_rows_at_once_equal_arviz_stats_power_scale_sense(
               for r in rows]
     np.testing.assert_allclose(ours, theirs, rtol=1e-10)
     assert ours[0] > 0.05 > ours[1]  # the prior moves θ; shuffled against the weights it does not
+
+
+def test_prior_influential_names_dominated_and_conflicting_rows_only():
+    table = pd.DataFrame({"estimand": ["a", "b", "c", "d"],
+                          "diagnosis": [DIAGNOSES["prior"], DIAGNOSES["conflict"], DIAGNOSES["ok"],
+                                        "unreliable (Pareto k 0.90 > 0.7: refit with the scaled prior to be sure)"]})
+    assert prior_influential(table) == ["a", "b"]
+    assert prior_influential(None) == [] and prior_influential(table.iloc[:0]) == []

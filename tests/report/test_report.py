@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mats_eval.checks.sensitivity import DIAGNOSES
 from mats_eval.data.observed import SUPPRESSED
 from mats_eval.decisions.plans import plans_from_run
 from mats_eval.errors import UsageError
@@ -112,14 +113,19 @@ def test_synthetic_data_are_called_synthetic(built, tmp_path):
 
 
 def test_prior_dominated_estimands_are_named_in_the_main_text(built, tmp_path):
+    """Every estimand the prior moves beyond chance is named: 'prior dominates' and 'prior-data conflict'
+    alike (which of the two turns on the likelihood's noisy sensitivity; checks/sensitivity.py)."""
     run = copy_run(built, tmp_path)
-    pd.DataFrame({"estimand": ["mandatory_minus_optional_rating", "attendance_week_slope"],
-                  "prior_sensitivity": [0.2, 0.01], "likelihood_sensitivity": [0.01, 0.2],
-                  "diagnosis": ["prior-data conflict or weak likelihood", "-"],
-                  "prior_dominated": [True, False]}).to_csv(run / "sensitivity.csv", index=False)
+    pd.DataFrame({"estimand": ["mandatory_minus_optional_rating", "attendance_week_slope", "cohort_sd_rating",
+                               "volume_slope_rating"],
+                  "prior_sensitivity": [0.2, 0.01, 0.35, 0.3], "likelihood_sensitivity": [0.01, 0.2, 0.37, 0.2],
+                  "diagnosis": [DIAGNOSES["prior"], DIAGNOSES["ok"], DIAGNOSES["conflict"],
+                                "unreliable (Pareto k 0.90 > 0.7: refit with the scaled prior to be sure)"],
+                  "prior_dominated": [True, False, False, False]}).to_csv(run / "sensitivity.csv", index=False)
     md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
     first = section_of(md, "What to do next cohort")
-    assert "The prior noticeably moves these estimates: mandatory minus optional rating" in first
+    assert ("The prior noticeably moves these estimates: mandatory minus optional rating, cohort sd rating "
+            "(appendix") in first
     assert "With 3 cohorts, how much a new cohort can differ from them is set mostly by the prior" in first
     assert "The prior noticeably moves mandatory minus optional rating" in section_of(md, QUESTIONS[0])
     assert "Power-scaling sensitivity" in section_of(md, "Sensitivity to the priors")
