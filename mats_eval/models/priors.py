@@ -86,11 +86,16 @@ RATING_PRIORS: dict[str, Prior] = {
     "rating_scholar_sd": ("HalfNormal", {"sigma": 1.0}),
     "rating_speaker_sd": ("HalfNormal", {"sigma": 0.5}),
     # sd of session effects on the rating latent (what one session's delivery, topic and room add
-    # beyond kind, policy, volume, week, cohort and speaker): half-normal because there are many
-    # sessions (~170 on data/example), so the data pin the sd and only the scale matters; σ = 0.5
-    # (median 0.34, 95% below 0.98 logits) as attendance_session_sd: a session 1 logit above its
-    # kind raises its mean rating by 1–1.5 points on data/example's 1–10 scale, already a lot
-    "rating_session_sd": ("HalfNormal", {"sigma": 0.5}),
+    # beyond kind, policy, volume, week, cohort and speaker). Gamma(2, 4.9): median 0.34 and 95%
+    # below 0.97 logits, as the half-normal(0.5) of attendance_session_sd (a session 1 logit above
+    # its kind raises its mean rating by 1–1.5 points on a 1–10 scale, already a lot), but with
+    # density 0 at σ = 0 (5% below 0.07): no two sessions are exactly alike. Why not half-normal:
+    # a speaker's sessions share the speaker effect, so with ~3 sessions per speaker the data
+    # leave σ's lower tail open down to 0 (mats-history: 1% quantile 0.005), and the sampler
+    # crawls along that tail in log σ (bulk ESS 290–370 of 6,000 draws in 4 of 20 full-scale
+    # coverage fits); with Gamma(2, 4.9) the same datasets give 780–890 (benchmarks/RESULTS.md
+    # "Coverage at full scale"). A boundary-avoiding prior for a group sd, as Chung et al. (2013).
+    "rating_session_sd": ("Gamma", {"alpha": 2.0, "beta": 4.9}),
     # cutpoints: induced Dirichlet (priors.ordered_cutpoints): the category shares at the
     # population-average latent ~ Dirichlet(a, …, a); a = 2 leans mildly towards equal shares
     "rating_cutpoints": ("Dirichlet", {"a": 2.0}),

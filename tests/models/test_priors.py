@@ -185,21 +185,21 @@ def test_rating_session_sd_prior_is_set_by_name_in_every_model_with_ratings(tiny
     from mats_eval.data.design import build_design
     from mats_eval.models import build_model
 
-    assert RATING_PRIORS["rating_session_sd"] == ("HalfNormal", {"sigma": 0.5})
+    assert RATING_PRIORS["rating_session_sd"] == ("Gamma", {"alpha": 2.0, "beta": 4.9})
     design = build_design(tiny)
     given = read_priors_file(write_yaml(tmp_path / "priors.yaml",
                                         "rating_session_sd: {dist: HalfStudentT, nu: 3, sigma: 0.2}\n"))
     for name in ("ratings", "joint"):
         assert "rating_session_sd" in valid_prior_names(get_spec(name).default_priors)
-        assert model_priors(name, {"rating_session_sd": {"sigma": 0.1}})["rating_session_sd"] == (
-            "HalfNormal", {"sigma": 0.1})
+        assert model_priors(name, {"rating_session_sd": {"beta": 10.0}})["rating_session_sd"] == (
+            "Gamma", {"alpha": 2.0, "beta": 10.0})
         assert model_priors(name, given)["rating_session_sd"] == ("HalfStudentT", {"nu": 3, "sigma": 0.2})
         built = build_model(name, design, given)
         assert built.named_vars_to_dims["rating_session_z"] == ("session",)
         at = np.array([0.05, 0.5, 2.0])
         used = pm.logp(built["rating_session_sd"], at).eval()
         np.testing.assert_allclose(used, pm.logp(pm.HalfStudentT.dist(nu=3, sigma=0.2), at).eval())
-        assert not np.allclose(used, pm.logp(pm.HalfNormal.dist(sigma=0.5), at).eval())
+        assert not np.allclose(used, pm.logp(pm.Gamma.dist(alpha=2.0, beta=4.9), at).eval())
         record = priors_record(model_priors(name, given), given)
         assert record["rating_session_sd"] == {"dist": "HalfStudentT", "params": {"nu": 3.0, "sigma": 0.2},
                                                "set_by": "user"}
