@@ -6,7 +6,9 @@
 # (2 × (1000 tuning + 3000 draws), target_accept 0.8), and the share of fits that pass the
 # diagnostics gate (gate.csv). Restarted in session 13 after the two divergent funnels were
 # removed from the models; the earlier attempts (11 fits at 0.8, 15 at 0.85, with those funnels)
-# are kept in results/coverage_full_s12_ta080/ and results/coverage_full_s12_ta085/.
+# are kept in results/coverage_full_s12_ta080/ and results/coverage_full_s12_ta085/. Restarted again
+# in session 14 after rating_session_sd's default prior became Gamma(2, 4.9) (models/priors.py): the
+# 20 mats-history datasets fitted under the half-normal are in results/coverage_full_s13_halfnormal/.
 # Fixed before the first fit: 100 datasets per scenario, mats-history first (it also settles the
 # policy effect's bias over 100 full-scale datasets), then identified (policy varies within cohorts
 # there, so its contrasts are identified, which mats-history's are not), then null, selection, confounded;
