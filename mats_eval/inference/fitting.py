@@ -53,8 +53,9 @@ from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
 # groups, now integrated out like the cohort variances) and the bottom cutpoint of a scale
 # whose lowest category nobody uses (now anchored at the middle cutpoint, priors.MiddleOrdered).
 # Without them the divergent datasets refitted at 0.8 with 0 divergences and ~16 leapfrog steps
-# per draw (20 before, 30 at 0.85). What still fails the gate at 0.8 on some datasets is slow
-# mixing (rating_session_sd, attendance_volume), which 0.85 did not cure either. The cohort
+# per draw (20 before, 30 at 0.85). What then failed the gate at 0.8 on some datasets was slow
+# mixing (rating_session_sd, attendance_volume), which 0.85 did not cure either; the session sd's
+# was its prior's open lower tail (now Gamma(2, 4.9), models/priors.py). The cohort
 # variances are integrated out (priors.cohort_effect), so no funnel is left there;
 # 0.9–0.95 doubled the tree depth. 2 × 3000
 # draws after 1000 tuning steps: the slowest parameters of the joint model on

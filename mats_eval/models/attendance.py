@@ -5,7 +5,7 @@ form="linear" (the canonical model of estimands.py):
               + a_c + u_i + e_s
 form="floor" (decay to a floor, optional sessions only):
     p = p₁ · (φ + (1 − φ)·exp(−λ_c (w−1))),  logit p₁ = α + kind[k] + β_V·V + a_c + u_i + e_s,
-    λ_c = λ·exp(σ_λ z_c);  φ ∈ (0, 1) is the share of week-1 attendance kept in the long run,
+    log λ_c = log λ + r_c, r_c ~ N(0, σ_λ²) (σ_λ integrated out as the cohort effects' σ);  φ ∈ (0, 1) is the share of week-1 attendance kept in the long run,
     so the floor φ·p₁ sits below p₁ for every scholar. Mandatory sessions keep the
     linear logit form (β_m + δ_m·(w−1)). In the canonical parameters this is the
     unified attendance curve of estimands/kernels.py with δ = attendance_week_slope = 0
@@ -138,20 +138,28 @@ def attendance_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, f
     if form == "linear":
         bernoulli_logit("attended", eta, design.att_y, dims="attendance_obs")
     else:
-        p = floor_probability(pr, eta, design.session_week0, design.session_mandatory, cohort_of_session, s)
+        p = floor_probability(pr, eta, design.session_week0, design.session_mandatory, cohort_of_session, s,
+                              n_cohorts)
         pm.Bernoulli("attended", p=p, observed=design.att_y, dims="attendance_obs")
 
 
-def floor_probability(pr: dict, eta, w0: np.ndarray, m: np.ndarray, cohort_of_session: np.ndarray, s: np.ndarray):
+def floor_probability(pr: dict, eta, w0: np.ndarray, m: np.ndarray, cohort_of_session: np.ndarray, s: np.ndarray,
+                      n_cohorts: int):
     """p = m·logit⁻¹(η) + (1−m)·logit⁻¹(η)·(φ + (1−φ)·exp(−λ_c (w−1))) (η already has δ_m·(w−1)·m).
 
     w0, m, cohort_of_session are per session; s maps rows to sessions.
     """
     floor = make_prior(pr, "attendance_floor_fraction")
-    rate = make_prior(pr, "attendance_decay_rate")
-    rate_sd = make_prior(pr, "attendance_decay_rate_cohort_sd")
-    rate_z = pm.Normal("attendance_decay_rate_cohort_z", 0.0, 1.0, dims="cohort")
-    rate_c = pm.Deterministic("attendance_decay_rate_cohort", rate * pt.exp(rate_sd * rate_z), dims="cohort")
+    # log λ_c = log λ + ā + ã_c: the data pin the fitted cohorts' rates, so λ·exp(ā) and the
+    # deviations ã, never λ and ā apart (a ridge the sampler crawls along). The prior therefore
+    # goes on the geometric-mean rate λ·exp(ā) (sampled as `attendance_decay_rate_fitted`), ā follows
+    # its own prior, and the population rate λ of a new cohort is the Deterministic
+    _, log_rate_mean, log_rate_dev = cohort_effect(pr, "attendance_decay_rate_cohort_var",
+                                                   "attendance_decay_rate_cohort_sd", "attendance_decay_rate_log_cohort",
+                                                   "cohort", n_cohorts)
+    fitted = make_prior(pr, "attendance_decay_rate", "attendance_decay_rate_fitted")
+    pm.Deterministic("attendance_decay_rate", fitted * pt.exp(-log_rate_mean))
+    rate_c = pm.Deterministic("attendance_decay_rate_cohort", fitted * pt.exp(log_rate_dev), dims="cohort")
     decay = m + (1 - m) * (floor + (1 - floor) * pt.exp(-rate_c[cohort_of_session] * w0))
     p1 = pm.math.sigmoid(eta)
     # clip: a product of probabilities can underflow to 0 and give log(0) for an attended row

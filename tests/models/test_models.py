@@ -50,6 +50,27 @@ def test_floor_form_has_decay_parameters(design):
     assert np.isfinite(model.point_logps()["attended"])
 
 
+def test_floor_form_puts_the_rate_prior_on_the_fitted_cohorts_and_integrates_their_spread(design):
+    """λ_c = λ_fitted·exp(ã_c) with zero-sum ã, and the population rate λ = λ_fitted·exp(−ā); the default
+    integrates σ_λ out (no `_z` variables), a user's sd prior selects the non-centred form."""
+    model = build_model("attendance_floor", design)
+    free = {v.name for v in model.free_RVs}
+    assert {"attendance_decay_rate_fitted", "attendance_decay_rate_log_cohort_t"} <= free
+    assert "attendance_decay_rate" not in free and "attendance_decay_rate_log_cohort_z" not in free
+    point = model.initial_point()
+    values = model.compile_fn([model["attendance_decay_rate"], model["attendance_decay_rate_cohort"],
+                               model["attendance_decay_rate_log_cohort"]],
+                              inputs=model.value_vars, on_unused_input="ignore")(
+        {**point, "attendance_decay_rate_log_cohort_t": np.linspace(-0.2, 0.3, len(design.coords["cohort"]))})
+    rate, rate_c, log_dev = (np.asarray(v) for v in values)
+    # the cohorts' geometric mean is the fitted rate; λ is it times exp(−ā)
+    np.testing.assert_allclose(np.exp(np.mean(np.log(rate_c))), rate * np.exp(np.mean(log_dev)))
+    user = build_model("attendance_floor", design, {"attendance_decay_rate_cohort_sd": {"dist": "HalfNormal",
+                                                                                         "sigma": 0.3}})
+    assert "attendance_decay_rate_log_cohort_z" in {v.name for v in user.free_RVs}
+    assert np.isfinite(user.point_logps()["attended"])
+
+
 def test_ratings_model_uses_canonical_names(design):
     model = MODELS["ratings"].build(design)
     names = set(model.named_vars)
