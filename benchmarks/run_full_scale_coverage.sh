@@ -9,6 +9,8 @@
 # are kept in results/coverage_full_s12_ta080/ and results/coverage_full_s12_ta085/. Restarted again
 # in session 14 after rating_session_sd's default prior became Gamma(2, 4.9) (models/priors.py): the
 # 20 mats-history datasets fitted under the half-normal are in results/coverage_full_s13_halfnormal/.
+# And again later in session 14 when the default sampler became nutpie on Numba (inference/samplers.py):
+# the 20 (+1) datasets fitted with nutpie-jax under the Gamma prior are in results/coverage_full_s14_jax/.
 # Fixed before the first fit: 100 datasets per scenario, mats-history first (it also settles the
 # policy effect's bias over 100 full-scale datasets), then identified (policy varies within cohorts
 # there, so its contrasts are identified, which mats-history's are not), then null, selection, confounded;

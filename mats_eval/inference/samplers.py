@@ -1,14 +1,17 @@
 """The NUTS samplers `fit` offers, by name; free of PyMC so that the CLI can list them at start-up.
 
-nutpie-jax (the default): nutpie's NUTS on a JAX-compiled density. It compiles the
-joint model in 12 s (5 s from JAX's on-disk cache) where Numba takes 74 s (15 s
-cached), and its cost per gradient grows sublinearly up to 4x the example's
-scholars, so its time to the gate grows no faster than the rows (benchmarks/RESULTS.md).
-nutpie: the same NUTS on a Numba-compiled density: samples data/example ~25% faster,
-4x the scholars ~25% slower, and compiles for 74 s cold.
+nutpie (the default since session 14): nutpie's NUTS on a Numba-compiled density. On the
+current models it samples data/example in 38 s where the JAX density takes 120 s, at the same
+leapfrog steps per draw (and mats-history at full scale in 37–42 s against 114–123 s): the
+gradient costs about a third (benchmarks/RESULTS.md "Speed"). It compiles a new model for about
+a minute with empty caches (less from Numba's on-disk cache, scripts/env.sh), which the test
+suite pays for every model it fits: CI took 12 min with it against 9.4 min with JAX.
+nutpie-jax: the same NUTS on a JAX-compiled density; compiles in ~12 s. It was the default
+from 2026-11-27, when the joint model had no session effects and JAX sampled the example about
+as fast as Numba (41–46 s against 33 s); its cost per gradient grew faster with the models.
 
 Large data (benchmarks/HISTORY.md "Real-world size", before the volume truths changed): the ratings model on 75,000 ratings by
-3,000 scholars of 1,100 speakers passes the gate with every default (nutpie-jax, 2 x (1000 +
+3,000 scholars of 1,100 speakers passes the gate with every default of that time (nutpie-jax, 2 x (1000 +
 3000)) in 1,321 CPU seconds and 6.2 GB. A shorter run (500 + 1000) costs 2.3x less but fails:
 the cohort contrasts mix at ~0.15-0.2 effective draws per draw, because a cohort's effect and
 the mean of its scholars' and sessions' effects are informed only through their sum. nutpie's
@@ -21,5 +24,5 @@ from __future__ import annotations
 PM_SAMPLER = {"nutpie-jax": ("nutpie", {"mode": "JAX", "gradient_backend": "jax"}), "nutpie": ("nutpie", {}),
               "pymc": ("pymc", {}), "numpyro": ("numpyro", {})}
 SAMPLERS = tuple(PM_SAMPLER)
-DEFAULT_SAMPLER = "nutpie-jax"
+DEFAULT_SAMPLER = "nutpie"
 SAMPLER_HELP = f"NUTS sampler: {', '.join(SAMPLERS[:-1])} or {SAMPLERS[-1]} (default: {DEFAULT_SAMPLER})."
