@@ -19,9 +19,10 @@ and `mats-eval run data/example` end to end, stage by stage.
 Datasets: data/example (1x) and simulate("mats-history", seed=2024, scale=2 and 4):
 the same three cohorts and programme with 2x and 4x the scholars.
 
-- package_jax: mats_eval.fit(data, "joint", checks=False) with every default
-  (nutpie-jax, 2 chains x (1000 tune + 3000 draws), target_accept 0.8);
-- package: the same with sampler="nutpie" (Numba-compiled density; the default until 2026-11-27);
+- package_jax: mats_eval.fit(data, "joint", checks=False) with every other default
+  (2 chains x (1000 tune + 3000 draws), target_accept 0.8) and sampler="nutpie-jax"
+  (JAX-compiled density; the default from 2026-11-27 to session 14);
+- package: the same with sampler="nutpie" (Numba-compiled density; the default before and since);
 - baseline: benchmarks/naive_joint.py (the same likelihood and priors written
   the obvious way: centred effects, raw row-level covariates, pm.Bernoulli and
   pm.OrderedLogistic) sampled by PyMC's own NUTS with PyMC's defaults
@@ -70,7 +71,7 @@ rows = len(design.att_y) + len(design.rating_code) + (len(design.retro.code) if 
 t0 = time.perf_counter()
 if variant.startswith("package"):
     import mats_eval
-    sampler = "nutpie-jax" if "jax" in variant else "nutpie"  # package_jax is the default sampler
+    sampler = "nutpie-jax" if "jax" in variant else "nutpie"  # package is the default sampler
     result = mats_eval.fit(data, model="joint", checks=False, progress=False, seed=seed, sampler=sampler)
     idata, t = result.idata, result.manifest["timings_seconds"]
     build, compile_, sampling = t["build"], t["compile"], t["sampling"]
