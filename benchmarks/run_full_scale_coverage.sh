@@ -14,8 +14,8 @@
 # Fixed before the first fit: 100 datasets per scenario, mats-history first (it also settles the
 # policy effect's bias over 100 full-scale datasets), then identified (policy varies within cohorts
 # there, so its contrasts are identified, which mats-history's are not), then null, selection, confounded;
-# chunks of 10 datasets, resumable (rerun to continue; finished datasets are skipped). About 3 minutes
-# of the 2-core machine per fit, so ~5 hours per scenario: it runs over several sessions, and
+# chunks of 10 datasets, resumable (rerun to continue; finished datasets are skipped). About 1.4 minutes
+# of the 2-core machine per fit with Numba, so ~2.5 hours per scenario: it runs over several sessions, and
 # RESULTS.md says how many datasets each committed chunk holds.
 #   bash benchmarks/run_full_scale_coverage.sh                               # everything, resuming
 #   SCENARIOS=mats-history UPTO=20 bash benchmarks/run_full_scale_coverage.sh  # mats-history to 20
