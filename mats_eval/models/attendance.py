@@ -153,7 +153,7 @@ def floor_probability(pr: dict, eta, w0: np.ndarray, m: np.ndarray, cohort_of_se
     # log λ_c = log λ + ā + ã_c: the data pin the fitted cohorts' rates, so λ·exp(ā) and the
     # deviations ã, never λ and ā apart (a ridge the sampler crawls along). The prior therefore
     # goes on the geometric-mean rate λ·exp(ā) (sampled as `attendance_decay_rate_fitted`), ā follows
-    # its own prior, and the population rate λ of a new cohort is the Deterministic
+    # its own prior, and the population rate λ of a new cohort is the Deterministic `attendance_decay_rate`
     _, log_rate_mean, log_rate_dev = cohort_effect(pr, "attendance_decay_rate_cohort_var",
                                                    "attendance_decay_rate_cohort_sd", "attendance_decay_rate_log_cohort",
                                                    "cohort", n_cohorts)
