@@ -83,6 +83,7 @@ class FitResult:
     manifest: dict = field(default_factory=dict)
     path: Path | None = None
     model: object = None  # the pm.Model when fitted in this session (not stored)
+    compiled: object = None  # nutpie's compiled density of `model` (this session only; refits reuse it)
     crosscheck: pd.DataFrame | None = None
     loo: pd.DataFrame | None = None
     loo_pointwise: pd.DataFrame | None = None

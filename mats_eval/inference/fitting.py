@@ -43,7 +43,7 @@ from mats_eval.runfolder import PRIORS_FILE, FitResult, summary_table, write_run
 from mats_eval.data.reference import Reference
 from mats_eval.estimands import kernels, registry
 from mats_eval.estimands.summary import INTERVALS
-from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER, SAMPLERS
+from mats_eval.inference.samplers import DEFAULT_SAMPLER, NUTPIE_BACKENDS, PM_SAMPLER, SAMPLERS
 
 # Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's own).
 # Session 12 raised it to 0.85 because the relevance model failed the gate on about half of
@@ -96,12 +96,48 @@ def nuts_options(target_accept: float | None, nuts: dict | None) -> dict:
     return options
 
 
+def compile_density(model: pm.Model, sampler: str):
+    """nutpie's compiled log density and gradient of `model` for a nutpie sampler (None for the others,
+    which pm.sample compiles). Its data variables (pm.Data: observations, the priors' parameters) take
+    new values without compiling again (`.with_data`), as the prior refits (inference/refit.py) and SBC do."""
+    if sampler not in NUTPIE_BACKENDS:
+        return None
+    import nutpie
+
+    return nutpie.compile_pymc_model(model, **NUTPIE_BACKENDS[sampler])
+
+
+def sample_nutpie(compiled, model: pm.Model, *, draws: int, tune: int, chains: int, seed: int, progress: bool,
+                  nuts: dict):
+    """nutpie.sample of a compiled density, as pm.sample(nuts_sampler="nutpie") runs it (same seeds and
+    progress bar; the DataTree patched with the model's data and sampling time)."""
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+    from pymc.progress_bar import NutpieProgressBarManager, default_progress_theme
+    from pymc.util import get_random_generator
+
+    nuts = dict(nuts)
+    if "max_treedepth" in nuts:
+        nuts["maxdepth"] = nuts.pop("max_treedepth")
+    chain_seed = int(get_random_generator(seed).spawn(chains)[0].integers(2**30))  # pm.sample's first chain seed
+    bar = NutpieProgressBarManager(chains=chains, draws=draws, progressbar=progress,
+                                   progressbar_theme=default_progress_theme)
+    start = time.time()
+    with bar:
+        idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
+                              cores=min(chains, os.cpu_count() or 1), seed=chain_seed, progress_bar=False,
+                              progress_callback=bar.update, **nuts)
+    patch_nutpie_idata(idata, model, sampling_time=time.time() - start)
+    return idata
+
+
 def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, chains: int, seed: int,
                      progress: bool, target_accept: float | None = None,
-                     nuts: dict | None = None) -> tuple[object, dict]:
-    """pm.sample with the named sampler; returns (DataTree, timings in seconds).
+                     nuts: dict | None = None, compiled=None) -> tuple[object, dict]:
+    """Posterior draws of `model` with the named sampler; returns (DataTree, timings in seconds).
 
-    compile = wall time − the sampler's own sampling_time (compilation and setup).
+    A nutpie sampler samples `compiled` (compile_density of `model`; compiled here when not given),
+    the others run pm.sample. compile = wall time − the sampler's own sampling_time.
     """
     if sampler not in SAMPLERS:
         raise UsageError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
@@ -109,14 +145,17 @@ def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, ch
         # JAX runs chains in parallel only if it sees that many devices at import time
         os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={chains}")
     nuts = nuts_options(target_accept, nuts)
-    nuts_sampler, compile_kwargs = PM_SAMPLER[sampler]
     start = time.perf_counter()
-    with model:
-        idata = pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1), random_seed=seed,
-            nuts_sampler=nuts_sampler, progressbar=progress, nuts=nuts, compute_convergence_checks=False,
-            compile_kwargs=dict(compile_kwargs),
-        )
+    if sampler in NUTPIE_BACKENDS:
+        compiled = compiled if compiled is not None else compile_density(model, sampler)
+        idata = sample_nutpie(compiled, model, draws=draws, tune=tune, chains=chains, seed=seed, progress=progress,
+                              nuts=nuts)
+    else:
+        with model:
+            idata = pm.sample(
+                draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1), random_seed=seed,
+                nuts_sampler=PM_SAMPLER[sampler], progressbar=progress, nuts=nuts, compute_convergence_checks=False,
+            )
     wall = time.perf_counter() - start
     sampling = float(idata["posterior"].attrs.get("sampling_time", wall))
     return idata, {"sample_wall": wall, "sampling": sampling, "compile": max(wall - sampling, 0.0)}
@@ -174,9 +213,15 @@ def fit(
     design = build_design(program)
     pm_model = build_model(model, design, priors)
     timings["build"] = time.perf_counter() - start
+    compile_start = time.perf_counter()
+    compiled = compile_density(pm_model, sampler)  # kept: the prior refits reuse it (inference/refit.py)
+    compiling = time.perf_counter() - compile_start
     idata, sample_timings = sample_posterior(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
-                                             seed=seed, progress=progress, target_accept=target_accept, nuts=nuts)
+                                             seed=seed, progress=progress, target_accept=target_accept, nuts=nuts,
+                                             compiled=compiled)
     timings.update(sample_timings)
+    timings["compile"] += compiling  # sample_wall = compile + sampling, as before
+    timings["sample_wall"] += compiling
     ref = design.reference
     with stage("summaries", timings, progress):  # the gate and summary.csv, before anything is thinned
         diagnostics = diagnose(idata)
@@ -196,6 +241,7 @@ def fit(
         summary=summary,
         diagnostics=diagnostics,
         model=pm_model,
+        compiled=compiled,
         priors=priors_record(resolved_priors, priors),
     )
     attach_checks(result, program, design, model, priors, seed, timings, predictive=checks, progress=progress,
@@ -305,7 +351,7 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
     if predictive and sensitivity_table is not None and not sensitivity_table["reliable"].astype(bool).all():
         with stage("prior_refit", timings, progress):  # reweighting failed (Pareto k > 0.7): fit again
             result.prior_sensitivity = refit_unreliable(sensitivity_table, program, model, priors,
-                                                        seed=seed, sampler=sampler)
+                                                        seed=seed, sampler=sampler, fitted=result)
     # the possible bias the cohort prior alone can cause, from the rows that can be trusted (after refits)
     result.effects = add_cohort_prior_notes(result.effects, result.prior_sensitivity, ident)
     if not predictive:

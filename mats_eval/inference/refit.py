@@ -7,6 +7,9 @@ and the row is only a guess. `refit_unreliable` replaces those rows by fitting t
 again under the alternative prior: one refit per (prior, factor) whatever the number of
 estimands it serves, with the user's other priors kept, on shorter chains (REFIT_DRAWS);
 the row's note says it was refitted and whether that refit passed the diagnostics gate.
+A rescaled prior differs from the default only in values the model holds as data
+(priors.prior_parameter), so the refit samples the default fit's compiled density with
+those values set: no second compile (~17 s warm, a minute or more with empty caches).
 """
 from __future__ import annotations
 
@@ -22,24 +25,38 @@ from mats_eval.data.design import build_design
 from mats_eval.estimands.summary import INTERVALS
 from mats_eval.inference.diagnostics import diagnose
 from mats_eval.models import build_model, estimand_draws, model_priors
+from mats_eval.models.priors import prior_data_values
 
 # A refit needs the policy contrasts' mean and 90% interval, not tail-exact ESS: 2 × (500 + 500)
 REFIT_DRAWS, REFIT_TUNE, REFIT_CHAINS = 500, 500, 2
 
 
-def refit_draws(program, model: str, overrides: dict, *, seed: int, sampler: str) -> tuple[dict, bool]:
-    """({estimand: draws} of the cheap estimands, gate passed) of `model` fitted under `overrides`."""
+def refit_draws(program, model: str, overrides: dict, *, seed: int, sampler: str,
+                fitted=None, built_under: dict | None = None) -> tuple[dict, bool]:
+    """({estimand: draws} of the cheap estimands, gate passed) of `model` fitted under `overrides`.
+
+    When `fitted` (the default fit's FitResult) kept its compiled density and `overrides` differ from
+    the resolved priors it was built under (`built_under`) only in parameter values, the refit sets
+    those values in it (priors.prior_data_values) and samples at once; otherwise it builds and
+    compiles the model under `overrides`.
+    """
     from mats_eval.inference.fitting import sample_posterior
 
     design = build_design(program)
+    pm_model, compiled = None, None
+    if fitted is not None and fitted.compiled is not None and built_under is not None:
+        values = prior_data_values(fitted.model, built_under, model_priors(model, overrides))
+        if values is not None:
+            pm_model, compiled = fitted.model, fitted.compiled.with_data(**values)
     pymc_log = logging.getLogger("pymc")
     level = pymc_log.level
     pymc_log.setLevel(logging.WARNING)  # no "NUTS[nutpie]: [...]" line inside the stage's progress line
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            idata, _ = sample_posterior(build_model(model, design, overrides), sampler=sampler, draws=REFIT_DRAWS,
-                                        tune=REFIT_TUNE, chains=REFIT_CHAINS, seed=seed, progress=False)
+            idata, _ = sample_posterior(pm_model or build_model(model, design, overrides), sampler=sampler,
+                                        draws=REFIT_DRAWS, tune=REFIT_TUNE, chains=REFIT_CHAINS, seed=seed,
+                                        progress=False, compiled=compiled)
     finally:
         pymc_log.setLevel(level)
     return estimand_draws(model, idata, design.reference, costly=False), bool(diagnose(idata)["passed"])
@@ -58,8 +75,9 @@ def refitted_row(row: pd.Series, draws: np.ndarray, passed: bool) -> dict:
 
 
 def refit_unreliable(table: pd.DataFrame, program, model: str, priors: dict | None, *, seed: int, sampler: str,
-                     timings: dict | None = None) -> pd.DataFrame:
-    """prior_sensitivity.csv with every unreliable row (Pareto k > 0.7) recomputed by a refit."""
+                     timings: dict | None = None, fitted=None) -> pd.DataFrame:
+    """prior_sensitivity.csv with every unreliable row (Pareto k > 0.7) recomputed by a refit
+    (reusing the compiled density of `fitted`, the default fit, where only prior values change)."""
     if table is None or not len(table) or "reliable" not in table:
         return table
     unreliable = table[~table["reliable"].astype(bool)]
@@ -70,7 +88,8 @@ def refit_unreliable(table: pd.DataFrame, program, model: str, priors: dict | No
     out = table.copy()
     for (prior, factor), rows in unreliable.groupby(["prior", "scale_factor"], sort=False):
         overrides = {**(priors or {}), **scaled_priors(resolved, label_of(prior), float(factor))}
-        draws, passed = refit_draws(program, model, overrides, seed=seed, sampler=sampler)
+        draws, passed = refit_draws(program, model, overrides, seed=seed, sampler=sampler, fitted=fitted,
+                                    built_under=resolved)
         for index, row in rows.iterrows():
             if row["estimand"] in draws:
                 out.loc[index] = pd.Series(refitted_row(row, np.asarray(draws[row["estimand"]]), passed))

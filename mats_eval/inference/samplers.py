@@ -20,9 +20,12 @@ low-rank mass matrix adapts to such a few correlated directions: `fit(..., nuts=
 """
 from __future__ import annotations
 
-# What each sampler name means to pm.sample: (nuts_sampler, compile_kwargs).
-PM_SAMPLER = {"nutpie-jax": ("nutpie", {"mode": "JAX", "gradient_backend": "jax"}), "nutpie": ("nutpie", {}),
-              "pymc": ("pymc", {}), "numpyro": ("numpyro", {})}
-SAMPLERS = tuple(PM_SAMPLER)
+# nutpie's samplers: the compile options of nutpie.compile_pymc_model. The package compiles and samples
+# them itself (inference/fitting.py), not through pm.sample, to keep the compiled density: a refit under
+# another prior, or SBC under other data, sets new data values in it instead of compiling again.
+NUTPIE_BACKENDS = {"nutpie-jax": {"backend": "jax", "gradient_backend": "jax"}, "nutpie": {"backend": "numba"}}
+# The others, as pm.sample's nuts_sampler.
+PM_SAMPLER = {"pymc": "pymc", "numpyro": "numpyro"}
+SAMPLERS = (*NUTPIE_BACKENDS, *PM_SAMPLER)
 DEFAULT_SAMPLER = "nutpie"
 SAMPLER_HELP = f"NUTS sampler: {', '.join(SAMPLERS[:-1])} or {SAMPLERS[-1]} (default: {DEFAULT_SAMPLER})."

@@ -286,14 +286,60 @@ def priors_record(resolved: Mapping[str, Prior], overrides: Mapping | None = Non
             for name, (dist, params) in sorted(resolved.items())}
 
 
+# parameters that fix a distribution's structure (an axis count), kept as constants
+_STRUCTURAL_PARAMETERS = frozenset({"n_zerosum_axes"})
+
+
+def prior_data_name(prior: str, parameter: str) -> str:
+    """The model's data variable holding parameter `parameter` of prior entry `prior`."""
+    return f"{prior}__{parameter}"
+
+
+def prior_parameter(prior: str, parameter: str, value):
+    """`value` as the data variable `<prior>__<parameter>` of the current model (pm.Data, one per model).
+
+    Why data, not a constant: a refit under a rescaled prior (inference/refit.py) then sets new
+    values in the already compiled density (nutpie's `with_data`) instead of compiling the model
+    again, which costs ~17 s with warm caches and a minute or more with empty ones.
+    """
+    model = pm.modelcontext(None)
+    name = prior_data_name(prior, parameter)
+    if name in model.named_vars:
+        return model.named_vars[name]
+    return pm.Data(name, np.asarray(value, dtype=float))
+
+
+def prior_data_values(model: pm.Model, built_under: Mapping[str, Prior], wanted: Mapping[str, Prior]) -> dict | None:
+    """{data variable: value} that turn `model`, built under the resolved priors `built_under`, into the
+    model under `wanted`; None when they differ in more than parameter values (another family, another
+    set of priors, or a parameter the model holds as a constant), so that only a new build will do."""
+    if set(built_under) != set(wanted):
+        return None
+    values = {}
+    for name, (dist, params) in wanted.items():
+        old_dist, old_params = built_under[name]
+        if dist != old_dist or set(params) != set(old_params):
+            return None
+        for parameter, value in params.items():
+            if np.array_equal(np.asarray(value, dtype=float), np.asarray(old_params[parameter], dtype=float)):
+                continue
+            data_name = prior_data_name(name, parameter)
+            if data_name not in model.named_vars:
+                return None
+            values[data_name] = np.asarray(value, dtype=float)
+    return values
+
+
 def make_prior(priors: Mapping[str, Prior], name: str, var_name: str | None = None, shift=None, **kwargs):
     """Create the random variable `var_name` (default `name`) from entry `name` in the current model.
 
+    Its numeric parameters are the model's data variables `<name>__<parameter>` (prior_parameter).
     `shift` moves the location (x ~ D(mu + shift)): used to sample a shifted copy of a
     parameter, x + shift, whose prior is that of x.
     """
     dist, params = priors[name]
-    params = dict(params)
+    params = {key: value if key in _STRUCTURAL_PARAMETERS else prior_parameter(name, key, value)
+              for key, value in params.items()}
     if shift is not None:
         if "mu" not in inspect.signature(getattr(pm, dist).dist).parameters:
             raise PriorError(f"prior {name!r}: needs a location family with a 'mu' parameter, not {dist}")
@@ -370,12 +416,14 @@ def cohort_effect(priors: Mapping[str, Prior], var_name: str, sd_name: str, effe
     if dist != "InverseGamma" or set(params) != {"alpha", "beta"}:
         raise PriorError(f"prior {var_name!r}: the cohort variance needs InverseGamma(alpha, beta) "
                          f"(integrated out exactly; see priors.cohort_effect), got {dist}{params}")
-    alpha, beta = float(params["alpha"]), float(params["beta"])
+    # β, the variance's scale, as data (prior_parameter), so that a refit under a rescaled cohort prior
+    # reuses the compiled density; α sets the Student-t's degrees of freedom and stays a constant
+    alpha, beta = float(params["alpha"]), prior_parameter(var_name, "beta", params["beta"])
     model = pm.modelcontext(None)
     basis_dim = f"{dim}_basis"
     if basis_dim not in model.coords:
         model.add_coord(basis_dim, ["mean"] + [f"contrast_{j}" for j in range(1, n)])
-    x = pm.MvStudentT(f"{effect_name}_t", nu=2 * alpha, mu=np.zeros(n), scale=np.eye(n) * beta / alpha,
+    x = pm.MvStudentT(f"{effect_name}_t", nu=2 * alpha, mu=np.zeros(n), scale=pt.eye(n) * beta / alpha,
                       dims=basis_dim)
     gamma = pm.Gamma(f"{sd_name}_gamma", alpha=alpha + n / 2, beta=1.0)
     sd = pm.Deterministic(sd_name, pt.sqrt((beta + pt.sum(x**2) / 2) / gamma))

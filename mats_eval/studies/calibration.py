@@ -37,7 +37,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from mats_eval.constants import INTERVAL_PROB
 from mats_eval.estimands.intervals import equal_tailed
-from mats_eval.inference.samplers import DEFAULT_SAMPLER, PM_SAMPLER
+from mats_eval.inference.samplers import DEFAULT_SAMPLER, NUTPIE_BACKENDS
 from mats_eval.studies.runner import ok_results, run_study, task_seed
 
 DEFAULT_THIN_TO = 100  # L: thinned posterior draws per replication, ranks 0..L
@@ -211,21 +211,18 @@ def _prior_model(model_name: str, scenario: str, scale: float, design_seed: int)
 def _compiled_nutpie(model_name: str, scenario: str, scale: float, design_seed: int, sampler: str = DEFAULT_SAMPLER):
     """nutpie's compiled observed model of this design (Numba or JAX, as `sampler` says), compiled once per
     process; each replication swaps in its data (`with_data`)."""
-    import nutpie
+    from mats_eval.inference.fitting import compile_density
 
-    compile_kwargs = PM_SAMPLER[sampler][1]
     model = _prior_model(model_name, scenario, scale, design_seed)
     placeholder = {v.name: np.asarray(model.rvs_to_values[v].data) for v in model.observed_RVs}
-    return nutpie.compile_pymc_model(with_observations(model, placeholder, shared=True),
-                                     backend=compile_kwargs.get("mode", "NUMBA").lower(),
-                                     gradient_backend=compile_kwargs.get("gradient_backend", "pytensor"))
+    return compile_density(with_observations(model, placeholder, shared=True), sampler)
 
 
 def sample_observed(model_name: str, scenario: str, scale: float, design_seed: int, observed: dict, *,
                     sampler: str, draws: int, tune: int, chains: int, seed: int):
     """Posterior DataTree of the model on this design given `observed` data."""
     # an unknown name falls through to sample_posterior, which raises the UsageError naming the choices
-    if PM_SAMPLER.get(sampler, ("",))[0] == "nutpie":
+    if sampler in NUTPIE_BACKENDS:
         import nutpie
 
         compiled = _compiled_nutpie(model_name, scenario, scale, design_seed, sampler)

@@ -9,8 +9,9 @@ import pytest
 import mats_eval
 from mats_eval.checks.identification import prior_sensitivity, scaled_priors
 from mats_eval.data.design import build_design
-from mats_eval.inference.refit import refit_unreliable
-from mats_eval.models import model_priors
+from mats_eval.inference.refit import refit_draws, refit_unreliable
+from mats_eval.models import build_model, model_priors
+from mats_eval.models.priors import prior_data_values
 from mats_eval.simulation.scenarios import simulate
 
 
@@ -44,3 +45,47 @@ def test_a_refit_agrees_with_trustworthy_reweighting_and_replaces_an_untrustwort
     assert np.isclose(row["sd"], before["sd"], rtol=0.3)
     assert (refitted.loc[~policy, "mean"] == table.loc[~policy, "mean"]).all()  # other rows untouched
     assert timings["prior_refit"] > 0
+
+
+def test_prior_data_values_name_what_a_refit_sets_and_refuse_any_other_change():
+    """A rescaled prior is a change of values the model holds as data (priors.prior_parameter); a new
+    family, a changed degrees-of-freedom or another set of priors needs a new model."""
+    design = build_design(simulate("identified", seed=0, scale=0.1).program_data())
+    priors = model_priors("ratings")
+    model = build_model("ratings", design)
+    sigma, beta = priors["rating_mandatory"][1]["sigma"], priors["rating_cohort_var"][1]["beta"]
+    assert model["rating_mandatory__sigma"].get_value() == sigma  # the default's value, as data
+    assert prior_data_values(model, priors, priors) == {}
+    policy = prior_data_values(model, priors, {**priors, **scaled_priors(priors, "policy effect prior", 0.5)})
+    assert policy == {"rating_mandatory__sigma": pytest.approx(0.5 * sigma)}
+    cohort = prior_data_values(model, priors, {**priors, **scaled_priors(priors, "cohort sd prior", 2.0)})
+    assert cohort == {"rating_cohort_var__beta": pytest.approx(4 * beta)}
+    family = {**priors, "rating_mandatory": ("StudentT", {"nu": 4.0, "mu": 0.0, "sigma": sigma})}
+    alpha = {**priors, "rating_cohort_var": ("InverseGamma", {"alpha": 3.0, "beta": beta})}
+    assert prior_data_values(model, priors, family) is None
+    assert prior_data_values(model, priors, alpha) is None  # α is the Student-t's ν: a constant
+    assert prior_data_values(model, priors, model_priors("ratings", {"rating_cohort_sd": {"dist": "HalfNormal",
+                                                                                           "sigma": 0.5}})) is None
+
+
+@pytest.mark.slow
+def test_a_refit_samples_the_fits_compiled_density_under_the_new_prior_values(monkeypatch):
+    """No second compile, and the new values really reach the density: a policy prior 100 times
+    tighter pulls the policy contrast to 0 where the default fit puts it near −0.8 points."""
+    from mats_eval.inference import fitting
+
+    data = simulate("confounded", seed=4, scale=0.2).program_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mats_eval.fit(data, model="ratings", draws=500, tune=500, chains=2, seed=1, progress=False,
+                               checks=False)
+    assert result.compiled is not None
+    name = "mandatory_minus_optional_rating"
+    default = np.asarray(result.estimand_draws[name])
+    assert default.mean() < -0.4
+    monkeypatch.setattr(fitting, "compile_density", lambda *a, **k: pytest.fail("compiled a second time"))
+    sigma = model_priors("ratings")["rating_mandatory"][1]["sigma"]
+    tight = {"rating_mandatory": ("Normal", {"mu": 0.0, "sigma": 0.01 * sigma})}
+    draws, passed = refit_draws(data, "ratings", tight, seed=3, sampler="nutpie", fitted=result,
+                                built_under=model_priors("ratings"))
+    assert abs(np.mean(draws[name])) < 0.05, np.mean(draws[name])
