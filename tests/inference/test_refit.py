@@ -68,6 +68,15 @@ def test_prior_data_values_name_what_a_refit_sets_and_refuse_any_other_change():
                                                                                            "sigma": 0.5}})) is None
 
 
+def test_every_prior_the_sensitivity_check_rescales_is_held_as_data():
+    """Else a refit of its row would compile the model again (priors.DATA_PRIORS)."""
+    from mats_eval.checks.identification import SENSITIVITY_TARGETS
+    from mats_eval.models.priors import DATA_PRIORS
+
+    rescaled = {key for targets in SENSITIVITY_TARGETS.values() for key, _, _ in targets}
+    assert rescaled <= DATA_PRIORS, rescaled - DATA_PRIORS
+
+
 @pytest.mark.slow
 def test_a_refit_samples_the_fits_compiled_density_under_the_new_prior_values(monkeypatch):
     """No second compile, and the new values really reach the density: a policy prior 100 times
