@@ -125,8 +125,8 @@ def sample_nutpie(compiled, model: pm.Model, *, draws: int, tune: int, chains: i
     start = time.time()
     with bar:
         idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
-                              cores=min(chains, os.cpu_count() or 1), seed=chain_seed, progress_bar=False,
-                              progress_callback=bar.update, **nuts)
+                              cores=min(chains, os.cpu_count() or 1), seed=chain_seed, save_warmup=False,
+                              store_unconstrained=False, progress_bar=False, progress_callback=bar.update, **nuts)
     patch_nutpie_idata(idata, model, sampling_time=time.time() - start)
     return idata
 

@@ -70,6 +70,10 @@ def test_run_folder_contents_and_load_run(tiny_data, tmp_path):
     assert names - set(RUN_FILES) <= ({f"{t}.csv" for t in OPTIONAL_TABLES}
                                       | {REFERENCE_FILE, PRIORS_FILE, DECISION_DRAWS_FILE, OBSERVED_DIR, CHECKS_DIR})
     assert DECISION_DRAWS_FILE not in names  # plans need attendance and ratings; this model has ratings only
+    # the draws after tuning only, as pm.sample keeps them (the warm-up would multiply posterior.nc's size)
+    assert {"posterior", "sample_stats", "observed_data"} <= set(result.idata.children)
+    assert not any(group.startswith("warmup") for group in result.idata.children)
+    assert result.idata["posterior"].sizes["draw"] == TINY["draws"]
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns) == SUMMARY_COLUMNS
     assert "rating_mandatory" in set(summary["parameter"])
