@@ -6,7 +6,10 @@ where the posterior has few draws, the Pareto-smoothed weights cannot be trusted
 and the row is only a guess. `refit_unreliable` replaces those rows by fitting the model
 again under the alternative prior: one refit per (prior, factor) whatever the number of
 estimands it serves, with the user's other priors kept, on shorter chains (REFIT_DRAWS);
-the row's note says it was refitted and whether that refit passed the diagnostics gate.
+the row's note says it was refitted and whether the refit's draws of that row's estimand pass
+the diagnostics gate (`estimand_gate`: their own R-hat and ESS, and no divergence anywhere).
+The whole model's gate is not the test: on these short chains some nuisance parameter always
+falls short of 400 effective draws, while the row reports only its estimand's mean and interval.
 A rescaled prior differs from the default only in values the model holds as data
 (priors.prior_parameter), so the refit samples the default fit's compiled density with
 those values set: no second compile (~17 s warm, a minute or more with empty caches).
@@ -23,7 +26,9 @@ import pandas as pd
 from mats_eval.checks.identification import REFITTED, label_of, scaled_priors
 from mats_eval.data.design import build_design
 from mats_eval.estimands.summary import INTERVALS
-from mats_eval.inference.diagnostics import diagnose
+from mats_eval.constants import ESS_MIN, RHAT_MAX
+from mats_eval.inference.diagnostics import bfmi_per_chain, bulk_ess, count_divergences, rank_rhat, tail_ess, \
+    tail_probability
 from mats_eval.models import build_model, estimand_draws, model_priors
 from mats_eval.models.priors import prior_data_values
 
@@ -32,8 +37,10 @@ REFIT_DRAWS, REFIT_TUNE, REFIT_CHAINS = 500, 500, 2
 
 
 def refit_draws(program, model: str, overrides: dict, *, seed: int, sampler: str,
-                fitted=None, built_under: dict | None = None) -> tuple[dict, bool]:
-    """({estimand: draws} of the cheap estimands, gate passed) of `model` fitted under `overrides`.
+                fitted=None, built_under: dict | None = None) -> tuple[dict, dict]:
+    """({estimand: draws} of the cheap estimands, the sampler's own checks) of `model` fitted under
+    `overrides`; the draws are chain after chain (REFIT_CHAINS of REFIT_DRAWS), the checks
+    {"divergences", "bfmi_min", "chains"} (see `estimand_gate`).
 
     When `fitted` (the default fit's FitResult) kept its compiled density and `overrides` differ from
     the resolved priors it was built under (`built_under`) only in parameter values, the refit sets
@@ -59,19 +66,48 @@ def refit_draws(program, model: str, overrides: dict, *, seed: int, sampler: str
                                         progress=False, compiled=compiled)
     finally:
         pymc_log.setLevel(level)
-    return estimand_draws(model, idata, design.reference, costly=False), bool(diagnose(idata)["passed"])
+    sampler_checks = {"divergences": count_divergences(idata), "bfmi_min": min(bfmi_per_chain(idata)),
+                      "chains": int(idata["posterior"].sizes["chain"])}
+    return estimand_draws(model, idata, design.reference, costly=False), sampler_checks
 
 
-def refitted_row(row: pd.Series, draws: np.ndarray, passed: bool) -> dict:
-    """The prior_sensitivity.csv row recomputed from a refit's draws of its estimand."""
+def estimand_gate(draws: np.ndarray, sampler_checks: dict) -> tuple[bool, str]:
+    """(passed, verdict) of the gate applied to one estimand's refit draws (chain after chain):
+    R-hat ≤ RHAT_MAX and bulk and tail ESS ≥ ESS_MIN of those draws, with no divergent transition
+    and E-BFMI ≥ BFMI_MIN over the whole refit (a sampler that could not explore the posterior
+    biases every estimand, however well its own chains agree)."""
+    from mats_eval.constants import BFMI_MIN
+
+    x = np.asarray(draws, dtype=float).reshape(1, sampler_checks["chains"], -1)  # (element, chain, draw)
+    rhat, bulk, tail = float(rank_rhat(x)[0]), float(bulk_ess(x)[0]), float(tail_ess(x, tail_probability())[0])
+    failures = []
+    if not rhat <= RHAT_MAX:
+        failures.append(f"R-hat {rhat:.3f} > {RHAT_MAX}")
+    if not bulk >= ESS_MIN:
+        failures.append(f"bulk ESS {bulk:.0f} < {ESS_MIN}")
+    if not tail >= ESS_MIN:
+        failures.append(f"tail ESS {tail:.0f} < {ESS_MIN}")
+    if sampler_checks["divergences"]:
+        failures.append(f"{sampler_checks['divergences']} divergent transition(s)")
+    if sampler_checks["bfmi_min"] < BFMI_MIN:
+        failures.append(f"E-BFMI {sampler_checks['bfmi_min']:.2f} < {BFMI_MIN}")
+    numbers = f"R-hat {rhat:.3f}, bulk ESS {bulk:.0f}, tail ESS {tail:.0f}"
+    if failures:
+        return False, f"FAILED ({'; '.join(failures)}): read it as indicative"
+    return True, f"passed ({numbers}, no divergences)"
+
+
+def refitted_row(row: pd.Series, draws: np.ndarray, sampler_checks: dict) -> dict:
+    """The prior_sensitivity.csv row recomputed from a refit's draws of its estimand (chain after chain)."""
     from mats_eval.estimands.registry import ESTIMANDS
 
+    draws = np.asarray(draws, dtype=float)
     low, high = INTERVALS[ESTIMANDS[row["estimand"]].interval](draws)
-    verdict = "passed" if passed else "FAILED (read it as indicative)"
+    passed, verdict = estimand_gate(draws, sampler_checks)
     return {**row.to_dict(), "mean": float(draws.mean()), "sd": float(draws.std(ddof=1)), "hdi_low": low,
-            "hdi_high": high, "prob_positive": float((draws > 0).mean()), "reliable": bool(passed),
-            "method": REFITTED, "note": f"refitted under this prior (Pareto k {row['pareto_k']:.2f} > 0.7); the refit's "
-                    f"diagnostics gate {verdict}"}
+            "hdi_high": high, "prob_positive": float((draws > 0).mean()), "reliable": passed,
+            "method": REFITTED, "note": f"refitted under this prior (Pareto k {row['pareto_k']:.2f} > 0.7); the gate "
+                    f"on the refit's draws of this estimand {verdict}"}
 
 
 def refit_unreliable(table: pd.DataFrame, program, model: str, priors: dict | None, *, seed: int, sampler: str,
@@ -88,14 +124,14 @@ def refit_unreliable(table: pd.DataFrame, program, model: str, priors: dict | No
     out = table.copy()
     for (prior, factor), rows in unreliable.groupby(["prior", "scale_factor"], sort=False):
         overrides = {**(priors or {}), **scaled_priors(resolved, label_of(prior), float(factor))}
-        draws, passed = refit_draws(program, model, overrides, seed=seed, sampler=sampler, fitted=fitted,
-                                    built_under=resolved)
+        draws, sampler_checks = refit_draws(program, model, overrides, seed=seed, sampler=sampler, fitted=fitted,
+                                            built_under=resolved)
         for index, row in rows.iterrows():
             if row["estimand"] in draws:
-                out.loc[index] = pd.Series(refitted_row(row, np.asarray(draws[row["estimand"]]), passed))
+                out.loc[index] = pd.Series(refitted_row(row, np.asarray(draws[row["estimand"]]), sampler_checks))
     if timings is not None:
         timings["prior_refit"] = time.perf_counter() - start
     return out
 
 
-__all__ = ["refit_unreliable", "refitted_row", "REFIT_DRAWS"]
+__all__ = ["refit_unreliable", "refitted_row", "estimand_gate", "REFIT_DRAWS"]

@@ -9,7 +9,7 @@ import pytest
 import mats_eval
 from mats_eval.checks.identification import prior_sensitivity, scaled_priors
 from mats_eval.data.design import build_design
-from mats_eval.inference.refit import refit_draws, refit_unreliable
+from mats_eval.inference.refit import estimand_gate, refit_draws, refit_unreliable
 from mats_eval.models import build_model, model_priors
 from mats_eval.models.priors import prior_data_values
 from mats_eval.simulation.scenarios import simulate
@@ -21,6 +21,26 @@ def test_scaled_priors_name_the_alternative_prior():
     assert scaled == {"rating_mandatory": ("Normal", {"mu": 0.0, "sigma": 0.5 * priors["rating_mandatory"][1]["sigma"]})}
     cohort = scaled_priors(priors, "cohort sd prior", 2.0)  # a variance prior: its scale beta × 2² (sd × 2)
     assert cohort["rating_cohort_var"][1]["beta"] == pytest.approx(4 * priors["rating_cohort_var"][1]["beta"])
+
+
+CLEAN = {"divergences": 0, "bfmi_min": 1.0, "chains": 2}
+
+
+def test_a_refits_verdict_is_the_gate_on_its_estimands_own_draws():
+    """Two well-mixed chains of 500 independent draws pass; chains that disagree fail on R-hat,
+    strongly autocorrelated ones on ESS, and a divergence anywhere in the refit fails every row."""
+    rng = np.random.default_rng(0)
+    mixed = rng.normal(size=1000)
+    passed, verdict = estimand_gate(mixed, CLEAN)
+    assert passed and verdict.startswith("passed (R-hat 1.0"), verdict
+    apart = np.r_[rng.normal(size=500), rng.normal(size=500) + 0.5]  # the second chain sits 0.5 sd higher
+    passed, verdict = estimand_gate(apart, CLEAN)
+    assert not passed and "R-hat" in verdict and verdict.endswith("read it as indicative"), verdict
+    sticky = np.concatenate([np.repeat(rng.normal(size=50), 10), np.repeat(rng.normal(size=50), 10)])
+    passed, verdict = estimand_gate(sticky, CLEAN)
+    assert not passed and "bulk ESS" in verdict, verdict
+    passed, verdict = estimand_gate(mixed, {**CLEAN, "divergences": 3})
+    assert not passed and "3 divergent" in verdict, verdict
 
 
 @pytest.mark.slow
@@ -95,6 +115,6 @@ def test_a_refit_samples_the_fits_compiled_density_under_the_new_prior_values(mo
     monkeypatch.setattr(fitting, "compile_density", lambda *a, **k: pytest.fail("compiled a second time"))
     sigma = model_priors("ratings")["rating_mandatory"][1]["sigma"]
     tight = {"rating_mandatory": ("Normal", {"mu": 0.0, "sigma": 0.01 * sigma})}
-    draws, passed = refit_draws(data, "ratings", tight, seed=3, sampler="nutpie", fitted=result,
-                                built_under=model_priors("ratings"))
+    draws, _ = refit_draws(data, "ratings", tight, seed=3, sampler="nutpie", fitted=result,
+                           built_under=model_priors("ratings"))
     assert abs(np.mean(draws[name])) < 0.05, np.mean(draws[name])
