@@ -370,7 +370,8 @@ def label_of(prior_column: str) -> str:
 
 
 def prior_sensitivity(idata, design, priors: dict, estimands=PRIOR_SENSITIVITY_ESTIMANDS,
-                      factors=SENSITIVITY_FACTORS, model: str | None = None) -> pd.DataFrame:
+                      factors=SENSITIVITY_FACTORS, model: str | None = None,
+                      draws: dict | None = None) -> pd.DataFrame:
     """The policy contrasts under priors whose scale is multiplied by each factor (prior_sensitivity.csv).
 
     Refit-free: posterior draws are importance-reweighted by p_new(θ)/p_old(θ)
@@ -380,13 +381,15 @@ def prior_sensitivity(idata, design, priors: dict, estimands=PRIOR_SENSITIVITY_E
     `az.psense_summary`: that reports a sensitivity index for tiny power-scalings
     of *all* priors at once, while a decision needs the contrast itself under
     named alternative priors. A policy effect that moves with these priors is
-    driven by them, not by the data. `model` names the fitted model (default: the default model).
+    driven by them, not by the data. `model` names the fitted model (default: the default model);
+    `draws`: the fit's estimand draws when at hand (FitResult.estimand_draws), else computed here.
     """
     from mats_eval import models
     from mats_eval.checks.sensitivity import prior_logpdf
 
     model = model or models.DEFAULT_MODEL
-    draws = models.estimand_draws(model, idata, design, costly=False)
+    if draws is None:
+        draws = models.estimand_draws(model, idata, design, costly=False)
     params = models.canonical_parameters(idata, design, model=model)
     rows = []
     for name in estimands:

@@ -346,7 +346,8 @@ def attach_checks(result: FitResult, program: ProgramData, design, model: str, p
         result.diagnostics["confounded"] = ident["confounded"]
         result.effects = add_notes(result.effects, ident)
         if ident["needs_sensitivity"]:
-            result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors), model=model)
+            result.prior_sensitivity = prior_sensitivity(result.idata, design, model_priors(model, priors), model=model,
+                                                         draws=result.estimand_draws)
     sensitivity_table = result.prior_sensitivity
     if predictive and sensitivity_table is not None and not sensitivity_table["reliable"].astype(bool).all():
         with stage("prior_refit", timings, progress):  # reweighting failed (Pareto k > 0.7): fit again

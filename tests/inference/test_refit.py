@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mats_eval
@@ -53,6 +54,10 @@ def test_a_refit_agrees_with_trustworthy_reweighting_and_replaces_an_untrustwort
         result = mats_eval.fit(data, model="ratings", draws=500, tune=500, chains=2, seed=1, progress=False,
                                checks=False)
     table = prior_sensitivity(result.idata, build_design(data), model_priors("ratings"), model="ratings")
+    # fit passes its own estimand draws rather than computing them again: the same table
+    given = prior_sensitivity(result.idata, build_design(data), model_priors("ratings"), model="ratings",
+                              draws=result.estimand_draws)
+    pd.testing.assert_frame_equal(given, table)
     policy = table["prior"].str.startswith("policy effect prior") & (table["scale_factor"] == 0.5)
     assert policy.sum() == 1 and table.loc[policy, "pareto_k"].iloc[0] < 0.5
     marked = table.assign(reliable=~policy)
