@@ -735,6 +735,16 @@ def appendix_estimates(run: FitResult) -> Section:
                     "(dashed line: zero, where zero means no effect)."))
 
 
+def how_computed(row: dict) -> str:
+    """A prior_sensitivity.csv row's method and whether it can be trusted, in words."""
+    trusted = str(row.get("reliable", "")).lower() == "true"
+    if row.get("method") == "refitted":
+        return "refitted under this prior" + ("" if trusted else ": the refit's gate failed, indicative only")
+    if row.get("scale_factor") == 1.0 and row.get("prior") == "default":
+        return "the fit itself"
+    return "reweighted" + ("" if trusted else ": not reliable (Pareto k > 0.7), refit to be sure")
+
+
 def appendix_sensitivity(run: FitResult) -> Section:
     section = Section("Sensitivity to the priors", level=3)
     frame = optional_csv(run, "sensitivity.csv")
@@ -750,9 +760,9 @@ def appendix_sensitivity(run: FitResult) -> Section:
             "estimand": ps["estimand"], "prior": ps["prior"],
             "estimate": ps["mean"].map(lambda v: f"{v:.3g}"),
             f"{INTERVAL_PROB:.0%} interval": [f"{lo:.3g} to {hi:.3g}" for lo, hi in zip(ps["hdi_low"], ps["hdi_high"])],
-            "reweighting reliable": ps.get("reliable", pd.Series([""] * len(ps))).map(
-                lambda v: "yes" if str(v).lower() == "true" else "no — refit to be sure"),
-        }), "The policy contrasts under wider and narrower priors (prior_sensitivity.csv, by importance reweighting)"))
+            "how computed": [how_computed(row) for row in ps.to_dict("records")],
+        }), "The policy contrasts under wider and narrower priors (prior_sensitivity.csv: the posterior draws "
+            "reweighted to that prior, or a refit under it where the reweighting cannot be trusted)"))
     if not section.blocks:
         section.add(Paragraph("Not computed: the run folder has neither sensitivity.csv nor prior_sensitivity.csv."))
     return section

@@ -327,3 +327,18 @@ def test_caveat_bullets_start_at_labelled_clauses():
     assert labelled_bullets(clauses) == ["weakly identified: policy changes between cohorts; the contrast rests on kinds",
                                          "tipping point: 0.3 points",
                                          "unobserved selection: 0.3 points; in 24% of draws the optimum"]
+
+
+def test_the_prior_sensitivity_table_says_how_each_row_was_computed():
+    """A refitted row is not a reweighting that needs a refit: the appendix names the method and the verdict."""
+    from mats_eval.report.build import how_computed
+
+    assert how_computed({"prior": "default", "scale_factor": 1.0, "reliable": True, "method": "reweighted"}) \
+        == "the fit itself"
+    assert how_computed({"prior": "cohort sd prior sd x2", "scale_factor": 2.0, "reliable": True,
+                         "method": "reweighted"}) == "reweighted"
+    assert "refit to be sure" in how_computed({"prior": "cohort sd prior sd x2", "scale_factor": 2.0,
+                                               "reliable": False, "method": "reweighted"})
+    assert how_computed({"prior": "x", "scale_factor": 0.5, "reliable": "True", "method": "refitted"}) \
+        == "refitted under this prior"
+    assert "indicative" in how_computed({"prior": "x", "scale_factor": 0.5, "reliable": False, "method": "refitted"})
