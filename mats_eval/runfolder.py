@@ -50,12 +50,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from mats_eval.constants import INTERVAL_PROB
 from mats_eval.data.reference import Reference
 from mats_eval.errors import UsageError
 
@@ -131,15 +129,6 @@ def summary_variables(idata) -> list[str]:
         name for name, da in post.data_vars.items()
         if not name.endswith("_z") and not (_PER_UNIT_DIMS & set(da.dims))
     ]
-
-
-def summary_table(idata) -> pd.DataFrame:
-    """summary.csv: parameter, mean, sd, hdi_low, hdi_high (90% HDI), ess_bulk, ess_tail, r_hat."""
-    table = az.summary(idata, var_names=summary_variables(idata), ci_prob=INTERVAL_PROB, ci_kind="hdi", kind="all",
-                       round_to="none")
-    table = pd.DataFrame(table).rename(columns={"hdi90_lb": "hdi_low", "hdi90_ub": "hdi_high"})
-    table = table.rename_axis("parameter").reset_index()
-    return table[SUMMARY_COLUMNS]
 
 
 def _netcdf_safe(idata):

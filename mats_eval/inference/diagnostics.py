@@ -19,6 +19,7 @@ import math
 
 import arviz_stats as azs
 import numpy as np
+import pandas as pd
 from scipy.fft import next_fast_len
 from scipy.special import ndtri
 
@@ -172,6 +173,15 @@ def convergence(posterior, var_names: list[str] | None = None) -> dict[str, dict
     return out
 
 
+def element_label(da, flat: int) -> str:
+    """'var[coord, …]' of element `flat` of a posterior variable (C order over its non-sample dims, as
+    `element_draws` takes them); a dim without coordinates gives the position. arviz's labels."""
+    dims = [d for d in da.transpose("chain", "draw", ...).dims[2:]]
+    index = np.unravel_index(flat, [da.sizes[d] for d in dims]) if dims else ()
+    labels = [str(da[d].values[j]) if d in da.coords else str(j) for d, j in zip(dims, index)]
+    return da.name + (f"[{', '.join(labels)}]" if labels else "")
+
+
 def _extreme(posterior, per_variable: dict[str, np.ndarray], how: str) -> tuple[float, str]:
     """(value, 'var[index]') of the max or min element over all variables, NaNs ignored (±inf, '' when
     every value is NaN): the first variable in order that reaches it, labelled by its coordinates."""
@@ -182,12 +192,32 @@ def _extreme(posterior, per_variable: dict[str, np.ndarray], how: str) -> tuple[
         flat = int(np.nanargmax(values) if how == "max" else np.nanargmin(values))
         value = float(values[flat])
         if (how == "max" and value > best) or (how == "min" and value < best):
-            da = posterior[name]
-            dims = [d for d in da.transpose("chain", "draw", ...).dims[2:]]
-            index = np.unravel_index(flat, [da.sizes[d] for d in dims]) if dims else ()
-            labels = [str(da[d].values[j]) if d in da.coords else str(j) for d, j in zip(dims, index)]
-            best, where = value, name + (f"[{', '.join(labels)}]" if labels else "")
+            best, where = value, element_label(posterior[name], flat)
     return best, where
+
+
+def summary_table(idata, stats_of: dict | None = None) -> pd.DataFrame:
+    """summary.csv: parameter, mean, sd, hdi_low, hdi_high (90% HDI), ess_bulk, ess_tail, r_hat of every
+    element of the population-level variables (runfolder.summary_variables). R-hat and ESS are the gate's
+    own (`convergence`; `stats_of` when already computed), so summary.csv and diagnostics.json agree."""
+    from mats_eval.estimands.intervals import hdi
+    from mats_eval.runfolder import SUMMARY_COLUMNS, summary_variables
+
+    posterior = idata["posterior"].to_dataset()
+    names = summary_variables(idata)
+    stats_of = stats_of if stats_of is not None else convergence(posterior, names)
+    parts = []
+    for name in names:
+        da = posterior[name]
+        values = np.asarray(da.transpose("chain", "draw", ...).values, dtype=float)
+        values = values.reshape(values.shape[0] * values.shape[1], -1)  # (samples, elements)
+        low, high = hdi(values)
+        parts.append(pd.DataFrame({
+            "parameter": [element_label(da, j) for j in range(values.shape[1])],
+            "mean": values.mean(axis=0), "sd": values.std(axis=0, ddof=1), "hdi_low": low, "hdi_high": high,
+            "ess_bulk": stats_of[name]["ess_bulk"], "ess_tail": stats_of[name]["ess_tail"],
+            "r_hat": stats_of[name]["rhat"]}))
+    return pd.concat(parts, ignore_index=True)[SUMMARY_COLUMNS] if parts else pd.DataFrame(columns=SUMMARY_COLUMNS)
 
 
 def count_divergences(idata) -> int:
@@ -203,10 +233,11 @@ def bfmi_per_chain(idata) -> list[float]:
     return [float(x) for x in np.ravel(azs.bfmi(idata)["energy"].values)]
 
 
-def diagnose(idata, var_names: list[str] | None = None) -> dict:
-    """The gate's numbers and verdict: {rhat_max, ess_bulk_min, ess_tail_min, divergences, bfmi, passed, failures}."""
+def diagnose(idata, var_names: list[str] | None = None, stats_of: dict | None = None) -> dict:
+    """The gate's numbers and verdict: {rhat_max, ess_bulk_min, ess_tail_min, divergences, bfmi, passed, failures}.
+    `stats_of`: `convergence` of the posterior (every variable, or `var_names`) when already computed."""
     posterior = idata["posterior"].to_dataset()
-    stats_of = convergence(posterior, var_names)
+    stats_of = stats_of if stats_of is not None else convergence(posterior, var_names)
     rhat, rhat_at = _extreme(posterior, {n: v["rhat"] for n, v in stats_of.items()}, "max")
     ess_bulk, bulk_at = _extreme(posterior, {n: v["ess_bulk"] for n, v in stats_of.items()}, "min")
     ess_tail, tail_at = _extreme(posterior, {n: v["ess_tail"] for n, v in stats_of.items()}, "min")
@@ -257,5 +288,5 @@ def advice(diag: dict) -> str:
     return "try " + "; ".join(tips) if tips else ""
 
 
-__all__ = ["diagnose", "convergence", "count_divergences", "bfmi_per_chain", "advice", "RHAT_MAX", "ESS_MIN",
+__all__ = ["diagnose", "convergence", "summary_table", "element_label", "count_divergences", "bfmi_per_chain", "advice", "RHAT_MAX", "ESS_MIN",
            "BFMI_MIN"]

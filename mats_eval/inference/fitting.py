@@ -32,14 +32,14 @@ import pymc as pm
 
 from mats_eval import __version__
 from mats_eval.data.design import build_design
-from mats_eval.inference.diagnostics import advice, diagnose
+from mats_eval.inference.diagnostics import advice, convergence, diagnose, summary_table
 from mats_eval.estimands.summary import curve_draws, effects_from_draws, estimand_draws_with_curve
 from mats_eval.constants import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TARGET_ACCEPT, DEFAULT_TUNE
 from mats_eval.errors import UsageError
 from mats_eval.models import MODELS, build_model, default_model_for, get_spec, model_priors
 from mats_eval.models.priors import as_priors, priors_record
 from mats_eval.data.programdata import ProgramData
-from mats_eval.runfolder import PRIORS_FILE, FitResult, summary_table, write_run
+from mats_eval.runfolder import PRIORS_FILE, FitResult, write_run
 from mats_eval.data.reference import Reference
 from mats_eval.estimands import kernels, registry
 from mats_eval.estimands.summary import INTERVALS
@@ -224,10 +224,11 @@ def fit(
     timings["sample_wall"] += compiling
     ref = design.reference
     with stage("summaries", timings, progress):  # the gate and summary.csv, before anything is thinned
-        diagnostics = diagnose(idata)
+        stats_of = convergence(idata["posterior"].to_dataset())  # R-hat and ESS once, for the gate and summary.csv
+        diagnostics = diagnose(idata, stats_of=stats_of)
         if not diagnostics["passed"]:
             diagnostics["advice"] = advice(diagnostics)
-        summary = summary_table(idata)
+        summary = summary_table(idata, stats_of)
         by_kind = canonical_by_kind(model, idata, design)
     with stage("volume_curve", timings, progress):  # U(V) once: the optimum's draws and volume_curve.csv
         p = by_kind[ref.kind] if ref.kind in by_kind else get_spec(model).canonical(idata, ref)

@@ -112,3 +112,26 @@ def test_r_hat_and_ess_over_all_elements_at_once_equal_arviz_stats(chains, draws
             np.testing.assert_allclose(ours[name][key], expected, rtol=1e-9, equal_nan=True,
                                        err_msg=f"{key} of {name}")
     assert np.isnan(ours["gap"]["ess_bulk"]).all() and (np.isnan(ours["ar"]["rhat"]).all() == (chains == 1))
+
+
+def test_summary_table_equals_arviz_summary_with_the_gates_own_r_hat_and_ess():
+    """summary.csv's rows (labels, mean, sd, 90% HDI, ESS, R-hat) equal arviz's summary, now computed with
+    the gate's vectorised R-hat and ESS, for a scalar, a vector and a matrix without coordinates."""
+    import arviz as az
+
+    from mats_eval.constants import INTERVAL_PROB
+    from mats_eval.inference.diagnostics import summary_table
+
+    rng = np.random.default_rng(3)
+    tree = sample(shift_chain=0.2)
+    posterior = tree["posterior"].to_dataset().assign(m=(("chain", "draw", "r", "c"),
+                                                         rng.normal(size=(CHAINS, DRAWS, 2, 2))))
+    tree = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": tree["sample_stats"].to_dataset()})
+    ours = summary_table(tree)
+    theirs = az.summary(tree, ci_prob=INTERVAL_PROB, ci_kind="hdi", kind="all", round_to="none")
+    theirs = theirs.rename(columns={"hdi90_lb": "hdi_low", "hdi90_ub": "hdi_high"})
+    assert ours["parameter"].tolist() == list(theirs.index) == ["a", "b[x]", "b[y]", "b[z]", "m[0, 0]", "m[0, 1]",
+                                                                 "m[1, 0]", "m[1, 1]"]
+    for column in ("mean", "sd", "hdi_low", "hdi_high", "ess_bulk", "ess_tail", "r_hat"):
+        np.testing.assert_allclose(ours[column].to_numpy(), theirs[column].to_numpy(dtype=float), rtol=1e-9,
+                                   err_msg=column)
