@@ -233,6 +233,25 @@ def bfmi_per_chain(idata) -> list[float]:
     return [float(x) for x in np.ravel(azs.bfmi(idata)["energy"].values)]
 
 
+def gate_failures(rhat: float, ess_bulk: float, ess_tail: float, divergences: int, bfmi_min: float,
+                  where: tuple[str, str, str] | None = None) -> list[str]:
+    """The gate's failed checks in words (empty: passed); `where` names the element behind each of
+    R-hat, bulk ESS and tail ESS. A NaN R-hat or ESS fails."""
+    at = [f" ({w})" for w in where] if where else ["", "", ""]
+    failures = []
+    if not rhat <= RHAT_MAX:  # also catches NaN
+        failures.append(f"R-hat {rhat:.3f} > {RHAT_MAX}{at[0]}")
+    if not ess_bulk >= ESS_MIN:
+        failures.append(f"bulk ESS {ess_bulk:.0f} < {ESS_MIN}{at[1]}")
+    if not ess_tail >= ESS_MIN:
+        failures.append(f"tail ESS {ess_tail:.0f} < {ESS_MIN}{at[2]}")
+    if divergences:
+        failures.append(f"{divergences} divergent transition(s)")
+    if bfmi_min < BFMI_MIN:
+        failures.append(f"E-BFMI {bfmi_min:.2f} < {BFMI_MIN} in some chain")
+    return failures
+
+
 def diagnose(idata, var_names: list[str] | None = None, stats_of: dict | None = None) -> dict:
     """The gate's numbers and verdict: {rhat_max, ess_bulk_min, ess_tail_min, divergences, bfmi, passed, failures}.
     `stats_of`: `convergence` of the posterior (every variable, or `var_names`) when already computed."""
@@ -245,17 +264,7 @@ def diagnose(idata, var_names: list[str] | None = None, stats_of: dict | None = 
     bfmi = bfmi_per_chain(idata)
     stats = idata["sample_stats"]
     n_draws = int(stats.sizes["draw"]) * int(stats.sizes["chain"])
-    failures = []
-    if not rhat <= RHAT_MAX:  # also catches NaN
-        failures.append(f"R-hat {rhat:.3f} > {RHAT_MAX} ({rhat_at})")
-    if not ess_bulk >= ESS_MIN:
-        failures.append(f"bulk ESS {ess_bulk:.0f} < {ESS_MIN} ({bulk_at})")
-    if not ess_tail >= ESS_MIN:
-        failures.append(f"tail ESS {ess_tail:.0f} < {ESS_MIN} ({tail_at})")
-    if divergences:
-        failures.append(f"{divergences} divergent transition(s)")
-    if min(bfmi) < BFMI_MIN:
-        failures.append(f"E-BFMI {min(bfmi):.2f} < {BFMI_MIN} in some chain")
+    failures = gate_failures(rhat, ess_bulk, ess_tail, divergences, min(bfmi), where=(rhat_at, bulk_at, tail_at))
     return {
         "passed": not failures,
         "failures": failures,
@@ -288,5 +297,5 @@ def advice(diag: dict) -> str:
     return "try " + "; ".join(tips) if tips else ""
 
 
-__all__ = ["diagnose", "convergence", "summary_table", "element_label", "count_divergences", "bfmi_per_chain", "advice", "RHAT_MAX", "ESS_MIN",
+__all__ = ["diagnose", "gate_failures", "convergence", "summary_table", "element_label", "count_divergences", "bfmi_per_chain", "advice", "RHAT_MAX", "ESS_MIN",
            "BFMI_MIN"]

@@ -26,9 +26,8 @@ import pandas as pd
 from mats_eval.checks.identification import REFITTED, label_of, scaled_priors
 from mats_eval.data.design import build_design
 from mats_eval.estimands.summary import INTERVALS
-from mats_eval.constants import ESS_MIN, RHAT_MAX
-from mats_eval.inference.diagnostics import bfmi_per_chain, bulk_ess, count_divergences, rank_rhat, tail_ess, \
-    tail_probability
+from mats_eval.inference.diagnostics import bfmi_per_chain, bulk_ess, count_divergences, gate_failures, rank_rhat, \
+    tail_ess, tail_probability
 from mats_eval.models import build_model, estimand_draws, model_priors
 from mats_eval.models.priors import prior_data_values
 
@@ -76,21 +75,9 @@ def estimand_gate(draws: np.ndarray, sampler_checks: dict) -> tuple[bool, str]:
     R-hat ≤ RHAT_MAX and bulk and tail ESS ≥ ESS_MIN of those draws, with no divergent transition
     and E-BFMI ≥ BFMI_MIN over the whole refit (a sampler that could not explore the posterior
     biases every estimand, however well its own chains agree)."""
-    from mats_eval.constants import BFMI_MIN
-
     x = np.asarray(draws, dtype=float).reshape(1, sampler_checks["chains"], -1)  # (element, chain, draw)
     rhat, bulk, tail = float(rank_rhat(x)[0]), float(bulk_ess(x)[0]), float(tail_ess(x, tail_probability())[0])
-    failures = []
-    if not rhat <= RHAT_MAX:
-        failures.append(f"R-hat {rhat:.3f} > {RHAT_MAX}")
-    if not bulk >= ESS_MIN:
-        failures.append(f"bulk ESS {bulk:.0f} < {ESS_MIN}")
-    if not tail >= ESS_MIN:
-        failures.append(f"tail ESS {tail:.0f} < {ESS_MIN}")
-    if sampler_checks["divergences"]:
-        failures.append(f"{sampler_checks['divergences']} divergent transition(s)")
-    if sampler_checks["bfmi_min"] < BFMI_MIN:
-        failures.append(f"E-BFMI {sampler_checks['bfmi_min']:.2f} < {BFMI_MIN}")
+    failures = gate_failures(rhat, bulk, tail, sampler_checks["divergences"], sampler_checks["bfmi_min"])
     numbers = f"R-hat {rhat:.3f}, bulk ESS {bulk:.0f}, tail ESS {tail:.0f}"
     if failures:
         return False, f"FAILED ({'; '.join(failures)}): read it as indicative"
