@@ -89,7 +89,13 @@ RATING_PRIORS: dict[str, Prior] = {
     "rating_week": ("Normal", {"mu": 0.0, "sigma": 0.25}),
     "rating_cohort_var": ("InverseGamma", {"alpha": 1.5, "beta": 0.1}),  # as attendance_cohort_var
     "rating_scholar_sd": ("HalfNormal", {"sigma": 1.0}),
-    "rating_speaker_sd": ("HalfNormal", {"sigma": 0.5}),
+    # sd of speaker effects. Gamma(2, 4.9), as rating_session_sd below and for the same reason seen
+    # from the other side: with ~3 sessions per speaker, session effects can absorb the speaker
+    # spread, so under the former HalfNormal(0.5) σ's lower tail stayed open and a chain could
+    # wander to σ ≈ 0.002 for ~150 draws while rating_session_sd rose to take its place (data/example
+    # on a freshly compiled density: bulk ESS 241, R-hat 1.010, the gate failed; benchmarks/RESULTS.md
+    # "The example on a fresh clone"). Same median (0.34) and 95% point (0.97), density 0 at σ = 0.
+    "rating_speaker_sd": ("Gamma", {"alpha": 2.0, "beta": 4.9}),
     # sd of session effects on the rating latent (what one session's delivery, topic and room add
     # beyond kind, policy, volume, week, cohort and speaker). Gamma(2, 4.9): median 0.34 and 95%
     # below 0.97 logits, as the half-normal(0.5) of attendance_session_sd (a session 1 logit above

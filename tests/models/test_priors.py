@@ -203,3 +203,24 @@ def test_rating_session_sd_prior_is_set_by_name_in_every_model_with_ratings(tiny
         record = priors_record(model_priors(name, given), given)
         assert record["rating_session_sd"] == {"dist": "HalfStudentT", "params": {"nu": 3.0, "sigma": 0.2},
                                                "set_by": "user"}
+
+
+@pytest.mark.parametrize("name", ["rating_speaker_sd", "rating_session_sd"])
+def test_speaker_and_session_sds_keep_away_from_zero_a_priori(name):
+    """Speaker and session effects trade off (~3 sessions per speaker), so either sd's default
+    prior must not leave the sampler a free path to σ ≈ 0 (a chain of data/example sat at
+    rating_speaker_sd ≈ 0.002 for ~150 draws under HalfNormal(0.5)); the scale it expects stays
+    that of HalfNormal(0.5): median ≈ 0.34, 95% below ≈ 0.98."""
+    import pymc as pm
+
+    dist, params = RATING_PRIORS[name]
+    prior = getattr(pm, dist).dist(**params)
+    half_normal = pm.HalfNormal.dist(sigma=0.5)
+    # density in log σ (the sampler's space) at σ = 0.002 relative to σ = 0.34: the half-normal's
+    # ratio is about 0.007 (log −5.0); Gamma(2, ·)'s, about its square times e^(β·0.34): 20 times smaller
+    log_ratio = lambda d: float(pm.logp(d, 0.002).eval() - pm.logp(d, 0.34).eval() + np.log(0.002 / 0.34))  # noqa: E731
+    assert log_ratio(half_normal) > -5.5
+    assert log_ratio(prior) < log_ratio(half_normal) - 3.0
+    draws = pm.draw(prior, 200_000, random_seed=1)
+    assert np.quantile(draws, 0.5) == pytest.approx(0.34, abs=0.02)
+    assert np.quantile(draws, 0.95) == pytest.approx(0.98, abs=0.03)
