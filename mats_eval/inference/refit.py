@@ -25,7 +25,7 @@ import pandas as pd
 
 from mats_eval.checks.identification import REFITTED, label_of, scaled_priors
 from mats_eval.data.design import build_design
-from mats_eval.estimands.summary import INTERVALS
+from mats_eval.estimands.summary import summarise_draws
 from mats_eval.inference.diagnostics import bfmi_per_chain, bulk_ess, count_divergences, gate_failures, rank_rhat, \
     tail_ess, tail_probability
 from mats_eval.models import build_model, estimand_draws, model_priors
@@ -85,15 +85,12 @@ def estimand_gate(draws: np.ndarray, sampler_checks: dict) -> tuple[bool, str]:
 
 
 def refitted_row(row: pd.Series, draws: np.ndarray, sampler_checks: dict) -> dict:
-    """The prior_sensitivity.csv row recomputed from a refit's draws of its estimand (chain after chain)."""
-    from mats_eval.estimands.registry import ESTIMANDS
-
-    draws = np.asarray(draws, dtype=float)
-    low, high = INTERVALS[ESTIMANDS[row["estimand"]].interval](draws)
+    """The prior_sensitivity.csv row recomputed from a refit's draws of its estimand (chain after chain):
+    summarised as effects.csv summarises a fit's draws, judged by the gate on those draws."""
+    summary = summarise_draws(row["estimand"], draws)
     passed, verdict = estimand_gate(draws, sampler_checks)
-    return {**row.to_dict(), "mean": float(draws.mean()), "sd": float(draws.std(ddof=1)), "hdi_low": low,
-            "hdi_high": high, "prob_positive": float((draws > 0).mean()), "reliable": passed,
-            "method": REFITTED, "note": f"refitted under this prior (Pareto k {row['pareto_k']:.2f} > 0.7); the gate "
+    return {**row.to_dict(), **{key: summary[key] for key in ("mean", "sd", "hdi_low", "hdi_high", "prob_positive")},
+            "reliable": passed, "method": REFITTED, "note": f"refitted under this prior (Pareto k {row['pareto_k']:.2f} > 0.7); the gate "
                     f"on the refit's draws of this estimand {verdict}"}
 
 
