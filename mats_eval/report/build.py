@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mats_eval.checks.sensitivity import prior_influential
+from mats_eval.checks.sensitivity import prior_influence
 from mats_eval.constants import ESS_MIN, INTERVAL_PROB, MIN_SCHOLARS, RHAT_MAX
 from mats_eval.data.observed import GROUPS, SUPPRESSED
 from mats_eval.data.privacy import SCHOLAR_PREFIX, SPEAKER_PREFIX
@@ -308,10 +308,14 @@ def verdict_block(run: FitResult) -> Callout:
                    f"The sampler met every check ({GATE_WORDS}; details in the appendix, “Sampler diagnostics”).", "pass")
 
 
-def prior_moved(run: FitResult) -> list[str]:
-    """Estimands whose posterior the prior noticeably moves, by sensitivity.csv's diagnosis: the prior
-    dominates, or prior and data conflict (checks/sensitivity.py `prior_influential` says why both)."""
-    return prior_influential(optional_csv(run, "sensitivity.csv"))
+def prior_moved(run: FitResult) -> tuple[list[str], list[str]]:
+    """(clearly, slightly): estimands whose posterior the prior noticeably moves, by sensitivity.csv's
+    diagnosis (the prior dominates, or prior and data conflict: checks/sensitivity.py
+    `prior_influential` says why both), split by whether that holds beyond chance (`prior_influence`)."""
+    return prior_influence(optional_csv(run, "sensitivity.csv"))
+
+
+SLIGHTLY_WORDS = "by little more than chance, so another run of the sampler may read them either way"
 
 
 def few_cohorts_words(run: FitResult) -> str:
@@ -331,10 +335,16 @@ def summary_section(run: FitResult, plans_path: Path | None) -> tuple[Section, t
     section = Section("What to do next cohort")
     section.add(*decision_blocks(run, table, recommendation, missing), verdict_block(run),
                 Paragraph(provenance(run.manifest) + " " + method_line(run.manifest)))
-    dominated = prior_moved(run)
-    if dominated:
-        section.add(Paragraph("The prior noticeably moves these estimates: " + ", ".join(words(n) for n in dominated)
-                              + " (appendix, “Sensitivity to the priors”)." + few_cohorts_words(run)))
+    clearly, slightly = prior_moved(run)
+    where = " (appendix, “Sensitivity to the priors”)"
+    sentences = []
+    if clearly:
+        sentences.append("The prior noticeably moves these estimates: " + ", ".join(words(n) for n in clearly) + where + ".")
+    if slightly:
+        sentences.append(("It also moves these" if clearly else "The prior moves these estimates") + ", " + SLIGHTLY_WORDS
+                         + ": " + ", ".join(words(n) for n in slightly) + ("" if clearly else where) + ".")
+    if sentences:
+        section.add(Paragraph(" ".join(sentences) + few_cohorts_words(run)))
     return section, (table, by_week, missing, recommendation)
 
 
@@ -361,10 +371,12 @@ def caveats(run: FitResult, question: str, extra: list[str] = ()) -> Callout | N
         said |= {c.lower() for c in fresh}
         for bullet in labelled_bullets(fresh):
             items.append(bullet)
-    dominated = [n for n in prior_moved(run)
-                 if getattr(ESTIMANDS.get(n), "question", None) == question]
-    if dominated:
-        items.append("the prior noticeably moves " + ", ".join(words(n) for n in dominated))
+    clearly, slightly = ([n for n in names if getattr(ESTIMANDS.get(n), "question", None) == question]
+                         for names in prior_moved(run))
+    if clearly:
+        items.append("the prior noticeably moves " + ", ".join(words(n) for n in clearly))
+    if slightly:
+        items.append("the prior moves " + ", ".join(words(n) for n in slightly) + " " + SLIGHTLY_WORDS)
     if not items:
         return None
     return Callout("Caveats", "", "warn", [item[0].upper() + item[1:] + ("" if item.endswith(".") else ".")

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from mats_eval.checks.sensitivity import (
-    DIAGNOSES, SENSITIVITY_COLUMNS, diagnose, power_scaling_sensitivity, prior_influential, sensitivity_table, thin_index,
+    DIAGNOSES, SENSITIVITY_COLUMNS, diagnose, power_scaling_sensitivity, prior_influence, prior_influential, sensitivity_table, thin_index,
 )
 from mats_eval.simulation.scenarios import simulate
 
@@ -135,3 +135,16 @@ def test_prior_influential_names_dominated_and_conflicting_rows_only():
                                         "unreliable (Pareto k 0.90 > 0.7: refit with the scaled prior to be sure)"]})
     assert prior_influential(table) == ["a", "b"]
     assert prior_influential(None) == [] and prior_influential(table.iloc[:0]) == []
+
+
+def test_prior_influence_keeps_apart_what_chance_could_have_made():
+    """An estimand counts as clearly moved only if its prior sensitivity, less its chance level,
+    still reaches the threshold: data/example's cohort sd (0.35 against 0.066) is clear, its volume
+    slope (0.057 against 0.036) is not, and a row the prior does not move is in neither list."""
+    table = pd.DataFrame({"estimand": ["cohort_sd_rating", "volume_slope_rating", "attendance_week_slope", "x"],
+                          "prior_sensitivity": [0.35, 0.057, 0.043, 0.30],
+                          "prior_noise": [0.066, 0.036, 0.047, np.nan],
+                          "diagnosis": [DIAGNOSES["prior"], DIAGNOSES["prior"], DIAGNOSES["ok"], DIAGNOSES["conflict"]]})
+    assert prior_influence(table) == (["cohort_sd_rating", "x"], ["volume_slope_rating"])
+    assert prior_influence(table.drop(columns="prior_noise")) == (["cohort_sd_rating", "volume_slope_rating", "x"], [])
+    assert prior_influence(None) == ([], [])

@@ -131,6 +131,23 @@ def test_prior_dominated_estimands_are_named_in_the_main_text(built, tmp_path):
     assert "Power-scaling sensitivity" in section_of(md, "Sensitivity to the priors")
 
 
+def test_estimands_the_prior_moves_only_near_the_threshold_are_named_as_such(built, tmp_path):
+    """A sensitivity that chance alone could nearly reach is reported apart, in words a lead reads
+    as 'do not lean on this flag': another run of the sampler may read it either way."""
+    run = copy_run(built, tmp_path)
+    pd.DataFrame({"estimand": ["cohort_sd_rating", "volume_slope_rating", "mandatory_minus_optional_rating"],
+                  "prior_sensitivity": [0.35, 0.057, 0.02], "prior_noise": [0.066, 0.036, 0.04],
+                  "likelihood_sensitivity": [0.15, 0.14, 0.1],
+                  "diagnosis": [DIAGNOSES["prior"], DIAGNOSES["prior"], DIAGNOSES["ok"]],
+                  "prior_dominated": [True, True, False]}).to_csv(run / "sensitivity.csv", index=False)
+    md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
+    first = " ".join(section_of(md, "What to do next cohort").split())
+    assert ("The prior noticeably moves these estimates: cohort sd rating (appendix, “Sensitivity to the priors”). "
+            "It also moves these, by little more than chance, so another run of the sampler may read them either "
+            "way: volume slope rating.") in first
+    assert "mandatory minus optional rating" not in first.split("The prior noticeably")[1]
+
+
 def test_figures_have_alt_text_that_states_the_finding(built):
     alts = re.findall(r'<img alt="([^"]*)"', built.html)
     assert len(alts) >= 5 and all(len(a) > 20 and not a.startswith(("check_", "figures/")) for a in alts)
