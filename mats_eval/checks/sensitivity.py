@@ -314,7 +314,7 @@ def prior_influence(table: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(clearly, slightly): the estimands the prior noticeably moves (`prior_influential`), split by
     whether their prior sensitivity still reaches THRESHOLD after its chance level (`prior_noise`) is
     taken off. Those that do not lie near the threshold, where one run of the sampler can read them
-    either way: on data/example the volume slopes scored 0.038 in one run and 0.057 in the next, against
+    either way: on data/example the volume slopes scored 0.032–0.038 in one run and 0.056–0.057 in the next, against
     chance levels of 0.034–0.042, while the cohort sd scored 0.38 and 0.35 (benchmarks/RESULTS.md,
     "The example on a fresh clone"). A table without `prior_noise` counts every such estimand as clear."""
     moved = prior_influential(table)
