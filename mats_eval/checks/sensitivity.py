@@ -314,19 +314,19 @@ def prior_influence(table: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(clearly, slightly): the estimands the prior noticeably moves (`prior_influential`), split by
     whether their prior sensitivity still reaches THRESHOLD after its chance level (`prior_noise`) is
     taken off. Those that do not lie near the threshold, where one run of the sampler can read them
-    either way: on data/example the volume slopes scored 0.032–0.038 in one run and 0.056–0.057 in the next, against
-    chance levels of 0.034–0.042, while the cohort sd scored 0.38 and 0.35 (benchmarks/RESULTS.md,
+    either way: on data/example the volume slopes scored 0.032–0.038 in one run and 0.056–0.057 in
+    the next, against chance levels of 0.034–0.042, while the cohort sd scored 0.38 and 0.35 (benchmarks/RESULTS.md,
     "The example on a fresh clone"). A table without `prior_noise` counts every such estimand as clear."""
     moved = prior_influential(table)
     if not moved:
         return [], []
     rows = table.drop_duplicates("estimand").set_index("estimand")
-    noise = rows["prior_noise"] if "prior_noise" in rows else pd.Series(0.0, index=rows.index)
-    clear = [name for name in moved
-             if not float(rows.loc[name, "prior_sensitivity"]) - float(np.nan_to_num(noise.loc[name])) < THRESHOLD]
+    noise = rows["prior_noise"].fillna(0.0) if "prior_noise" in rows else 0.0
+    beyond_chance = rows["prior_sensitivity"] - noise
+    clear = [name for name in moved if beyond_chance[name] >= THRESHOLD]
     return clear, [name for name in moved if name not in clear]
 
 
-__all__ = ["power_scaling_sensitivity", "prior_influence", "sensitivity_table", "log_densities", "prior_logpdf", "prior_dominated",
-           "prior_influential", "PRIOR_INFLUENTIAL",
+__all__ = ["power_scaling_sensitivity", "sensitivity_table", "log_densities", "prior_logpdf", "prior_dominated",
+           "prior_influential", "prior_influence", "PRIOR_INFLUENTIAL",
            "SENSITIVITY_COLUMNS", "THRESHOLD", "ALPHAS", "PARETO_K_MAX"]
