@@ -18,7 +18,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from mats_eval.data.design import Design
-from mats_eval.models.joint import LKJ_ETA, joint_priors, scholar_sd_dist
+from mats_eval.models.joint import LKJ_ETA, SCHOLAR_SDS, joint_priors
 from mats_eval.models.priors import (
     cutpoint_prior_mean, induced_dirichlet_draws, induced_dirichlet_logp, make_prior,
 )
@@ -66,7 +66,9 @@ def naive_joint_model(design: Design) -> pm.Model:
         coords["element"] = list(retro.elements)
     n_scholars = len(design.coords["scholar"])
     with pm.Model(coords=coords) as model:
-        chol, _, _ = pm.LKJCholeskyCov("scholar_cov", n=2, eta=LKJ_ETA, sd_dist=scholar_sd_dist(pr))
+        # the obvious way: PyMC's LKJCholeskyCov (both default sd priors are HalfNormal(1))
+        sigma = np.array([pr[name][1]["sigma"] for name in SCHOLAR_SDS])
+        chol, _, _ = pm.LKJCholeskyCov("scholar_cov", n=2, eta=LKJ_ETA, sd_dist=pm.HalfNormal.dist(sigma=sigma, shape=2))
         scholar = pm.MvNormal("scholar_effects", mu=np.zeros(2), chol=chol, shape=(n_scholars, 2))
 
         # attendance, row by row
