@@ -16,15 +16,17 @@ Writes benchmarks/results/scholar_prior_nuts.csv.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 from arviz_stats.base import array_stats
+import typer
 from scipy import stats
 
+from mats_eval.cli_options import script
 from mats_eval.models.joint import LKJ_ETA, SCHOLAR_SDS, correlated_scholars, joint_priors
 
 OUT = Path(__file__).parent / "results" / "scholar_prior_nuts.csv"
@@ -62,15 +64,12 @@ def one_run(form: str, sampler: str, seed: int, draws: int) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=25_000, help="draws per chain (4 chains)")
-    args = parser.parse_args()
-    table = pd.DataFrame([row for run in RUNS for row in one_run(*run, args.draws)])
+def main(draws: Annotated[int, typer.Option(min=100, help="Draws per chain (4 chains).")] = 25_000) -> None:
+    table = pd.DataFrame([row for run in RUNS for row in one_run(*run, draws)])
     OUT.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(OUT, index=False, float_format="%.4g")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
 if __name__ == "__main__":
-    main()
+    script(main, __doc__)
