@@ -1,6 +1,9 @@
 """The Markdown table RESULTS.md shows for a coverage folder: the gate's pass share, then per estimand
 its unit, coverage (Wilson 95%), bias of the posterior mean with its MCSE, the side of the misses and
-how often the interval excludes 0. Biases beyond 2 MCSE are bold.
+how often the interval excludes 0. Biases beyond 2 MCSE are bold. Then, per estimand, how widely the
+errors spread in units of the interval they were given: the sd over datasets of (mean − truth) / (HDI
+width / 3.29), 3.29 being a normal 90% interval's width in sds. Near 1 the intervals are as wide as the
+errors; above 1 they are too narrow, below 1 too wide (a rough reading for skewed posteriors).
 
     .venv/bin/python benchmarks/coverage_table.py benchmarks/results/coverage_full/mats-history
 """
@@ -9,12 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 import typer
 
 from mats_eval.cli_options import script
 
 SKEWED = ("optimal_sessions_per_week", "attendance_half_life_weeks")  # also shown with their ETI coverage
+NORMAL_90_WIDTH = 3.29  # a normal distribution's central 90% interval spans 2 × 1.645 sds
 
 
 def signed(x: float) -> str:
@@ -41,6 +46,23 @@ def estimand_row(row) -> str:
             f"{row.misses_estimate_low} | {row.excludes_zero:.2f} |")
 
 
+def error_spread(long: pd.DataFrame) -> pd.DataFrame:
+    """Per estimand: datasets, and the sd of the errors in posterior sds (HDI width / 3.29), with a 95%
+    interval from the χ² distribution of a normal sample's variance."""
+    from scipy import stats
+
+    sd = (long["hdi_high"] - long["hdi_low"]) / NORMAL_90_WIDTH
+    z = ((long["mean"] - long["truth"]) / sd.where(sd > 0)).rename("z")
+    rows = []
+    for name, values in z.groupby(long["estimand"]):
+        values = values.dropna()
+        n = len(values)
+        spread = float(values.std(ddof=1)) if n > 1 else float("nan")
+        low, high = (np.sqrt((n - 1) * spread**2 / stats.chi2.ppf(q, n - 1)) for q in (0.975, 0.025))
+        rows.append({"estimand": name, "n": n, "error_sd_in_posterior_sds": spread, "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
 def main(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False,
                                                 help="A coverage folder (coverage.csv, gate.csv).")]) -> None:
     for _, row in pd.read_csv(folder / "gate.csv").iterrows():
@@ -50,6 +72,9 @@ def main(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False,
     print("|---|---|---|---|---|---|---|")
     for _, row in pd.read_csv(folder / "coverage.csv").iterrows():
         print(estimand_row(row))
+    print("\n| estimand | datasets | spread of the errors in posterior sds (95%) |\n|---|---|---|")
+    for row in error_spread(pd.read_csv(folder / "coverage_long.csv")).itertuples():
+        print(f"| {row.estimand} | {row.n} | {row.error_sd_in_posterior_sds:.2f} ({row.low:.2f}–{row.high:.2f}) |")
 
 
 if __name__ == "__main__":
