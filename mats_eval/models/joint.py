@@ -10,8 +10,9 @@ with u_i in the attendance logit (attendance_model) and r_i in the rating
 latent (ratings_model). σ_u, σ_r are the canonical `attendance_scholar_sd`
 and `rating_scholar_sd` (each with its own prior), ρ = `scholar_corr` (LKJ(η = 2),
 sampled as (ρ + 1)/2 ~ Beta(2, 2): correlated_scholars says why not pm.LKJCholeskyCov).
-Because attendance is modelled for every scholar–session pair, who shows up (u_i) informs r_i through ρ, and the rating model estimates the
-policy contrast for *a new scholar*, not for the keen ones who chose to come
+Because attendance is modelled for every scholar–session pair, who shows up (u_i)
+informs r_i through ρ, and the rating model estimates the policy contrast for
+*a new scholar*, not for the keen ones who chose to come
 (mats_eval.estimands.kernels integrates r over N(0, σ_r)).
 
 Retrospective ratings, when the data has them, load on the same trait (r_i scaled):
