@@ -19,6 +19,7 @@ import pandas as pd
 import typer
 
 from mats_eval.cli_options import script
+from mats_eval.studies.calibration import read_study_table
 from mats_eval.simulation.scenarios import simulate
 
 
@@ -45,7 +46,7 @@ def main(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, he
          estimand: Annotated[str, typer.Option(help="The estimand whose errors to explain.")] =
          "mandatory_minus_optional_rating",
          kind: Annotated[str, typer.Option(help="The session kind of the realised gaps.")] = "seminar") -> None:
-    long = pd.read_csv(folder / "coverage_long.csv")
+    long = read_study_table(folder / "coverage_long.csv")
     rows = long[long["estimand"] == estimand]
     if rows.empty:
         raise typer.BadParameter(f"no rows for {estimand!r} in {folder / 'coverage_long.csv'}")

@@ -20,6 +20,7 @@ import pandas as pd
 import typer
 
 from mats_eval.cli_options import script
+from mats_eval.studies.calibration import read_study_table
 
 SKEWED = ("optimal_sessions_per_week", "attendance_half_life_weeks")  # also shown with their ETI coverage
 NORMAL_90_WIDTH = 3.29  # a normal distribution's central 90% interval spans 2 × 1.645 sds
@@ -68,15 +69,15 @@ def error_spread(long: pd.DataFrame) -> pd.DataFrame:
 
 def main(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False,
                                                 help="A coverage folder (coverage.csv, gate.csv).")]) -> None:
-    for _, row in pd.read_csv(folder / "gate.csv").iterrows():
+    for _, row in read_study_table(folder / "gate.csv").iterrows():
         print(gate_line(row) + "\n")
     print("| estimand | unit | datasets | coverage of the 90% interval (Wilson 95%) | bias of the posterior mean "
           "(MCSE; in MCSE) | misses: estimate too high / too low | interval excludes 0 |")
     print("|---|---|---|---|---|---|---|")
-    for _, row in pd.read_csv(folder / "coverage.csv").iterrows():
+    for _, row in read_study_table(folder / "coverage.csv").iterrows():
         print(estimand_row(row))
     print("\n| estimand | datasets | spread of the errors in posterior sds (95%) |\n|---|---|---|")
-    for row in error_spread(pd.read_csv(folder / "coverage_long.csv")).itertuples():
+    for row in error_spread(read_study_table(folder / "coverage_long.csv")).itertuples():
         mark = " (skewed: not a calibration reading)" if row.estimand in SKEWED else ""
         print(f"| {row.estimand} | {row.n} | {row.error_sd_in_posterior_sds:.2f} ({row.low:.2f}–{row.high:.2f})"
               f"{mark} |")

@@ -19,6 +19,7 @@ import pandas as pd
 import typer
 
 from mats_eval.cli_options import script
+from mats_eval.studies.calibration import read_study_table
 from mats_eval.models.priors import ATTENDANCE_PRIORS, RATING_PRIORS
 from mats_eval.simulation.scenarios import simulate, true_estimands
 
@@ -46,7 +47,7 @@ def main(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, he
                                  f"{', '.join(k for k, (d, a) in PRIORS.items() if d == 'Normal' and a.get('mu') == 0)}")
     prior_sd = float(PRIORS[coefficient][1]["sigma"])
     names = estimands.split(",")
-    long = pd.read_csv(folder / "coverage_long.csv")
+    long = read_study_table(folder / "coverage_long.csv")
     keys = long.drop_duplicates("key").sort_values("key").head(datasets)
     sds = [float(s) for s in posterior_sds.split(",")]
     changes = {s: [] for s in sds}
@@ -57,7 +58,7 @@ def main(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, he
     print(f"{coefficient}: prior N(0, {prior_sd}); mean change of the true estimands over {len(keys)} datasets "
           f"when the coefficient is pulled in by s²/τ²:")
     table = pd.DataFrame({f"s = {s}": pd.DataFrame(changes[s])[names].mean() for s in sds})
-    coverage = pd.read_csv(folder / "coverage.csv").set_index("estimand")
+    coverage = read_study_table(folder / "coverage.csv").set_index("estimand")
     table["bias measured (MCSE)"] = [f"{coverage.loc[n, 'bias']:+.3g} ({coverage.loc[n, 'bias_mcse']:.2g})"
                                      if n in coverage.index else "" for n in names]
     print(table.to_string(float_format=lambda v: f"{v:+.4g}"))

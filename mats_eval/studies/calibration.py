@@ -502,6 +502,12 @@ def coverage(scenarios=COVERAGE_SCENARIOS, reps: int = 100, out: Path | str = "c
     return write_coverage(records, out)
 
 
+def read_study_table(path: Path | str) -> pd.DataFrame:
+    """A table a study wrote (coverage_long.csv, coverage.csv, gate.csv, ...), read back with its scenario
+    names as written: pandas would read the scenario "null" as a missing value; only empty cells are."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
 def write_coverage(records: list[dict], out: Path | str) -> CoverageResult:
     """coverage_long.csv, coverage.csv, false_positives.csv, gate.csv and coverage.png in `out` from finished
     records (e.g. runner.load_results(out) to summarise a study stopped part-way)."""

@@ -163,6 +163,21 @@ def test_tiny_coverage_run(tmp_path):
     assert gate["passed"] == 0 and gate["failed_bulk_ess"] == 1
 
 
+def test_study_tables_read_back_with_the_null_scenario_named(tmp_path):
+    from mats_eval.studies.calibration import gate_table, read_study_table
+
+    records = [{"key": "null-0", "status": "ok", "args": {"scenario": "null", "seed": 0},
+                "result": {"estimands": {}, "reliable": True, "model": "joint", "gate": {"failures": []}}}]
+    gate_table(records).to_csv(tmp_path / "gate.csv", index=False)
+    pd.DataFrame({"scenario": ["null"], "hdi_low": [float("nan")]}).to_csv(tmp_path / "long.csv", index=False)
+    # pandas' default reading turns the scenario "null" into a missing value
+    assert pd.read_csv(tmp_path / "gate.csv")["scenario"].isna().all()
+    gate = read_study_table(tmp_path / "gate.csv")
+    assert gate.loc[0, "scenario"] == "null" and gate.loc[0, "passed"] == 1
+    long = read_study_table(tmp_path / "long.csv")
+    assert long.loc[0, "scenario"] == "null" and np.isnan(long.loc[0, "hdi_low"])
+
+
 def test_gate_table_counts_each_check_and_old_records():
     from mats_eval.studies.calibration import gate_table
 
