@@ -14,11 +14,14 @@
 # Fixed before the first fit: 100 datasets per scenario, mats-history first (it also settles the
 # policy effect's bias over 100 full-scale datasets), then identified (policy varies within cohorts
 # there, so its contrasts are identified, which mats-history's are not), then null, selection, confounded;
-# chunks of 10 datasets, resumable (rerun to continue; finished datasets are skipped). About 1.4 minutes
-# of the 2-core machine per fit with Numba, so ~2.5 hours per scenario: it runs over several sessions, and
-# RESULTS.md says how many datasets each committed chunk holds.
-#   bash benchmarks/run_full_scale_coverage.sh                               # everything, resuming
-#   SCENARIOS=mats-history UPTO=20 bash benchmarks/run_full_scale_coverage.sh  # mats-history to 20
+# chunks of 10 datasets, resumable (rerun to continue; finished datasets are skipped). Run it with
+# WORKERS=2 on a 2-core machine: a fit's compile and post-fit stages use one core, so two fits side by side
+# each take about 150 s where one alone takes 120-180 s (session 20, null-0010..0019), nearly twice the
+# throughput: ~1.3 minutes of the machine per fit, ~2 hours per scenario. A fit's result does not depend
+# on WORKERS (each dataset's seeds come from its key). It runs over several sessions, and RESULTS.md says
+# how many datasets each committed chunk holds.
+#   WORKERS=2 bash benchmarks/run_full_scale_coverage.sh                                 # everything, resuming
+#   SCENARIOS=mats-history UPTO=20 WORKERS=2 bash benchmarks/run_full_scale_coverage.sh  # mats-history to 20
 # Results: benchmarks/results/coverage_full/<scenario>/coverage.csv (and coverage_long.csv, false_positives.csv).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
