@@ -1,19 +1,21 @@
 """Small study: coverage of the session-level rating effects with and without the session term (issue 16).
 
-    taskset -c 1 .venv/bin/python benchmarks/session_effect_coverage.py            # fit what is missing, summarise
-    .venv/bin/python benchmarks/session_effect_coverage.py --summarise-only
+    taskset -c 1 .venv/bin/python benchmarks/session_effect_coverage.py --out benchmarks/results/session_effects_v2
+    .venv/bin/python benchmarks/session_effect_coverage.py --summarise-only --out benchmarks/results/session_effects_v2
 
 Fixed before it was run: 40 datasets (REPS) of the `identified` scenario at scale 0.3, with the
 simulator's own session effects on ratings (rating_session_sd = 0.3); on each, the ratings
 model twice, 2 chains x (300 tune + 300 draws): as built (`with`: the session term, default
 prior) and with the term switched off (`without`: rating_session_sd ~ HalfNormal(0.001)).
 Per fit and estimand: truth, posterior mean and sd, 90% HDI, covered, and on which side of the
-interval a missed truth lies. Resumable: one row per fit in fits.csv; rerun to finish.
-Results: benchmarks/results/session_effects/{fits.csv,summary.csv}.
+interval a missed truth lies. Resumable: one row per fit in --out/fits.csv; rerun to finish.
+Results: --out/{fits.csv,summary.csv} (default benchmarks/results/session_effects, the run of
+2026-11-29 on earlier code: a rerun on main needs a fresh --out).
 """
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -30,7 +32,6 @@ SCENARIO, SCALE, REPS, FIRST_SEED = "identified", 0.3, 40, 1000
 FIT = dict(model="ratings", draws=300, tune=300, chains=2, progress=False, checks=False)
 VARIANTS = {"with": None, "without": {"rating_session_sd": {"dist": "HalfNormal", "sigma": 0.001}}}
 ESTIMANDS = ("mandatory_minus_optional_rating", "volume_slope_rating")
-OUT = RESULTS / "session_effects"
 
 
 def fit_rows(seed: int, variant: str) -> list[dict]:
@@ -66,10 +67,13 @@ def summary(fits: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(summarise_only: Annotated[bool, typer.Option(
-        "--summarise-only", help="Fit nothing: summarise the fits already in fits.csv.")] = False) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / "fits.csv"
+def main(
+    summarise_only: Annotated[bool, typer.Option(
+        "--summarise-only", help="Fit nothing: summarise the fits already in fits.csv.")] = False,
+    out: Annotated[Path, typer.Option(help="Study folder (fits.csv and summary.csv).")] = RESULTS / "session_effects",
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "fits.csv"
     fits = pd.read_csv(path, keep_default_na=False) if path.is_file() else pd.DataFrame()
     done = set(zip(fits["seed"], fits["variant"])) if len(fits) else set()
     for seed in range(FIRST_SEED, FIRST_SEED + REPS):
@@ -84,7 +88,7 @@ def main(summarise_only: Annotated[bool, typer.Option(
     fits["covered"] = fits["covered"].astype(str).eq("True")
     fits["reliable"] = fits["reliable"].astype(str).eq("True")
     table = summary(fits)
-    table.to_csv(OUT / "summary.csv", index=False)
+    table.to_csv(out / "summary.csv", index=False)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
 
 
