@@ -33,7 +33,9 @@ def signed(x: float) -> str:
 def gate_line(row) -> str:
     return (f"{row.scenario}: {row.passed} of {row.fits} fits pass the gate (Wilson 95% {row.passed_low:.2f}–"
             f"{row.passed_high:.2f}); failures by check: R-hat {row.failed_rhat}, bulk ESS {row.failed_bulk_ess}, "
-            f"tail ESS {row.failed_tail_ess}, divergences {row.failed_divergences}, BFMI {row.failed_bfmi}")
+            f"tail ESS {row.failed_tail_ess}, divergences {row.failed_divergences}, BFMI {row.failed_bfmi}"
+            + (f"; {row.extended} sampled again with twice the draws after a narrow miss"
+               if getattr(row, "extended", 0) else ""))
 
 
 def estimand_row(row) -> str:

@@ -29,7 +29,7 @@ from mats_eval.simulation.scenarios import simulate
 from mats_eval.studies.calibration import wilson_interval
 
 SCENARIO, SCALE, REPS, FIRST_SEED = "identified", 0.3, 40, 1000
-FIT = dict(model="ratings", draws=300, tune=300, chains=2, progress=False, checks=False)
+FIT = dict(model="ratings", draws=300, tune=300, chains=2, progress=False, checks=False, extend=False)  # fixed draws
 VARIANTS = {"with": None, "without": {"rating_session_sd": {"dist": "HalfNormal", "sigma": 0.001}}}
 ESTIMANDS = ("mandatory_minus_optional_rating", "volume_slope_rating")
 

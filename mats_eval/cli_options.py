@@ -94,6 +94,8 @@ TargetAccept = Annotated[Optional[float], typer.Option(
     callback=between(0, 1), help="NUTS target acceptance rate, between 0 and 1 (default 0.8).")]
 Checks = Annotated[bool, typer.Option(help="Cross-checks, predictive checks, LOO and prior sensitivity in the run "
                                              "folder.")]
+Extend = Annotated[bool, typer.Option(help="When the diagnostics gate fails only narrowly on R-hat or ESS (no "
+                                             "divergences), sample once more with twice the draws.")]
 # read and checked by `fit` (models/priors.py read_priors_file), before the data are loaded:
 # an unknown name or a bad distribution exits 2 naming the valid ones
 PriorsFile = Annotated[Optional[Path], typer.Option(
@@ -133,10 +135,11 @@ def fit_settings(
     progress: Progress = True,
     checks: Checks = True,
     priors: PriorsFile = None,
+    extend: Extend = True,
 ) -> dict:
     """Keyword arguments of `mats_eval.fit` (and `mats_eval.run`), one option each."""
     return dict(model=model, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
-                target_accept=target_accept, progress=progress, checks=checks, priors=priors)
+                target_accept=target_accept, progress=progress, checks=checks, priors=priors, extend=extend)
 
 
 def study_settings(

@@ -286,6 +286,19 @@ def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
+def narrow_mixing_miss(diag: dict) -> bool:
+    """True when the gate failed only on R-hat or ESS, by a margin twice the draws should close.
+
+    Slow mixing, not a broken sampler: no divergences, E-BFMI fine, every ESS at least half
+    the threshold (ESS grows about in proportion to the draws) and R-hat ≤ 1.05. A fit
+    that fails this way is sampled once more with twice the draws (fitting.fit's `extend`)."""
+    if diag["passed"] or diag["divergences"] or not diag["bfmi_min"] >= BFMI_MIN:
+        return False
+    ess = (diag["ess_bulk_min"], diag["ess_tail_min"])
+    return (diag["rhat_max"] is not None and diag["rhat_max"] <= 1.05
+            and all(e is not None and e >= ESS_MIN / 2 for e in ess))
+
+
 def advice(diag: dict) -> str:
     """What to try when the gate fails, in one paragraph for the CLI."""
     tips = []
@@ -297,5 +310,5 @@ def advice(diag: dict) -> str:
     return "try " + "; ".join(tips) if tips else ""
 
 
-__all__ = ["diagnose", "gate_failures", "convergence", "summary_table", "element_label", "count_divergences", "bfmi_per_chain", "advice", "RHAT_MAX", "ESS_MIN",
+__all__ = ["diagnose", "gate_failures", "convergence", "summary_table", "element_label", "count_divergences", "bfmi_per_chain", "advice", "narrow_mixing_miss", "RHAT_MAX", "ESS_MIN",
            "BFMI_MIN"]

@@ -32,7 +32,7 @@ import pymc as pm
 
 from mats_eval import __version__
 from mats_eval.data.design import build_design
-from mats_eval.inference.diagnostics import advice, convergence, diagnose, summary_table
+from mats_eval.inference.diagnostics import advice, convergence, diagnose, narrow_mixing_miss, summary_table
 from mats_eval.estimands.summary import curve_draws, effects_from_draws, estimand_draws_with_curve
 from mats_eval.constants import DEFAULT_CHAINS, DEFAULT_DRAWS, DEFAULT_TARGET_ACCEPT, DEFAULT_TUNE
 from mats_eval.errors import UsageError
@@ -161,6 +161,17 @@ def sample_posterior(model: pm.Model, *, sampler: str, draws: int, tune: int, ch
     return idata, {"sample_wall": wall, "sampling": sampling, "compile": max(wall - sampling, 0.0)}
 
 
+def sample_and_gate(pm_model: pm.Model, draws: int, sampling: dict, timings: dict, progress: bool):
+    """(DataTree, R-hat/ESS per variable, gate verdict) of one sampling run; its times are added to `timings`."""
+    idata, sample_timings = sample_posterior(pm_model, draws=draws, **sampling)
+    for name, seconds in sample_timings.items():
+        timings[name] = timings.get(name, 0.0) + seconds
+    with stage("summaries", timings, progress):  # the gate's numbers, before anything is thinned
+        stats_of = convergence(idata["posterior"].to_dataset())  # R-hat and ESS once, for the gate and summary.csv
+        diagnostics = diagnose(idata, stats_of=stats_of)
+    return idata, stats_of, diagnostics
+
+
 def fit(
     data,
     model: str | None = None,
@@ -176,6 +187,7 @@ def fit(
     target_accept: float | None = None,
     nuts: dict | None = None,
     checks: bool = True,
+    extend: bool = True,
 ) -> FitResult:
     """Fit `model` to `data` (ProgramData or dataset folder); write the run folder `out` if given.
 
@@ -192,6 +204,8 @@ def fit(
     `priors`: overrides of the model's default priors, a mapping or a YAML file
     (models/priors.py); an unknown name or a bad entry raises PriorError before anything runs.
     With `checks` also power-scaling prior/likelihood sensitivity (sensitivity.csv).
+    `extend`: when the gate fails only narrowly on R-hat or ESS (diagnostics.narrow_mixing_miss),
+    sample once more with twice the draws (same seed) and gate that; diagnostics `extended` says so.
     """
     if model is not None and model not in MODELS:
         raise UsageError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -216,18 +230,23 @@ def fit(
     compile_start = time.perf_counter()
     compiled = compile_density(pm_model, sampler)  # kept: the prior refits reuse it (inference/refit.py)
     compiling = time.perf_counter() - compile_start
-    idata, sample_timings = sample_posterior(pm_model, sampler=sampler, draws=draws, tune=tune, chains=chains,
-                                             seed=seed, progress=progress, target_accept=target_accept, nuts=nuts,
-                                             compiled=compiled)
-    timings.update(sample_timings)
+    sampling = dict(sampler=sampler, tune=tune, chains=chains, seed=seed, progress=progress,
+                    target_accept=target_accept, nuts=nuts, compiled=compiled)
+    idata, stats_of, diagnostics = sample_and_gate(pm_model, draws, sampling, timings, progress)
+    if extend and narrow_mixing_miss(diagnostics):
+        first = diagnostics
+        draws *= 2
+        if progress:
+            print(f"  gate failed narrowly ({'; '.join(first['failures'])}): sampling again with {draws} draws "
+                  "per chain", file=sys.stderr, flush=True)
+        idata, stats_of, diagnostics = sample_and_gate(pm_model, draws, sampling, timings, progress)
+        diagnostics["extended"] = {"draws_before": draws // 2, "draws": draws, "failures_before": first["failures"]}
     timings["compile"] += compiling  # sample_wall = compile + sampling, as before
     timings["sample_wall"] += compiling
+    if not diagnostics["passed"]:
+        diagnostics["advice"] = advice(diagnostics)
     ref = design.reference
-    with stage("summaries", timings, progress):  # the gate and summary.csv, before anything is thinned
-        stats_of = convergence(idata["posterior"].to_dataset())  # R-hat and ESS once, for the gate and summary.csv
-        diagnostics = diagnose(idata, stats_of=stats_of)
-        if not diagnostics["passed"]:
-            diagnostics["advice"] = advice(diagnostics)
+    with stage("summaries", timings, progress):  # summary.csv, before anything is thinned
         summary = summary_table(idata, stats_of)
         by_kind = canonical_by_kind(model, idata, design)
     with stage("volume_curve", timings, progress):  # U(V) once: the optimum's draws and volume_curve.csv
@@ -250,7 +269,8 @@ def fit(
     attach_run_tables(result, program, design, model, timings, by_kind=by_kind, curve=curve, progress=progress)
     used_target_accept = nuts_options(target_accept, nuts)["target_accept"]
     result.manifest = manifest(program, model, dict(draws=draws, tune=tune, chains=chains, seed=seed,
-                               sampler=sampler, target_accept=used_target_accept, nuts=nuts, priors=priors), timings,
+                               sampler=sampler, target_accept=used_target_accept, nuts=nuts, priors=priors,
+                               extend=extend), timings,
                                diagnostics)
     if out is not None:
         write_run(result, out, force=force)
@@ -307,14 +327,15 @@ def manifest(data: ProgramData, model: str, settings: dict, timings: dict, diagn
 
 @contextmanager
 def stage(name: str, timings: dict | None, progress: bool = False):
-    """Time the block as timings[name] (seconds, manifest.json); with `progress`, say so on stderr."""
+    """Time the block as timings[name] (seconds, manifest.json; added up when a stage runs twice); with
+    `progress`, say so on stderr."""
     start = time.perf_counter()
     if progress:
         print(f"  {name} ...", end="", file=sys.stderr, flush=True)
     yield
     elapsed = time.perf_counter() - start
     if timings is not None:
-        timings[name] = elapsed
+        timings[name] = timings.get(name, 0.0) + elapsed
     if progress:
         print(f" {elapsed:.1f} s", file=sys.stderr, flush=True)
 

@@ -684,6 +684,13 @@ def appendix_diagnostics(run: FitResult) -> Section:
     rows = [{"check": name, "value": f"{diag[key]:.4g}", "limit": limit, "result": "pass" if ok(diag[key]) else "FAIL"}
             for name, key, limit, ok in checks if isinstance(diag.get(key), (int, float))]
     section = Section("Sampler diagnostics", level=3).add(verdict_block(run))
+    extended = diag.get("extended")
+    if extended:
+        section.add(Paragraph(
+            f"The first run of {extended['draws_before']} draws per chain missed the gate narrowly ("
+            + "; ".join(scrub_ids(f) for f in extended["failures_before"])
+            + f"), so the model was sampled again with {extended['draws']} draws per chain; the results "
+              "and the checks below come from that second run."))
     if diag.get("failures"):
         section.add(Bullets([scrub_ids(p) for p in diag["failures"]]))
     if rows:

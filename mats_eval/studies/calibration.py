@@ -380,7 +380,9 @@ def coverage_replication(scenario: str, seed: int, scale: float, model: str | No
             # parameters, or a sampler problem)
             "gate": {"failures": gate["failures"], "rhat_max": gate["rhat_max"],
                      "rhat_max_parameter": gate["rhat_max_parameter"], "ess_bulk_min": gate["ess_bulk_min"],
-                     "ess_tail_min": gate["ess_tail_min"], "divergences": gate["divergences"]}}
+                     "ess_tail_min": gate["ess_tail_min"], "divergences": gate["divergences"],
+                     # the first run's failures when it failed narrowly and was sampled again (fit's `extend`)
+                     "extended_from": (gate.get("extended") or {}).get("failures_before")}}
 
 
 def coverage_tasks(scenarios, reps: int, seed: int = 0, **settings) -> dict[str, dict]:
@@ -461,9 +463,10 @@ GATE_CHECKS = {"R-hat": "rhat", "bulk ESS": "bulk_ess", "tail ESS": "tail_ess", 
 
 
 def gate_table(records: list[dict]) -> pd.DataFrame:
-    """Per scenario: fits, the share passing the diagnostics gate (with its Wilson interval), and how
-    many fits each check failed (a fit can fail several). Fits recorded without their gate's
-    failures count only in `fits` and `passed`."""
+    """Per scenario: fits, the share passing the diagnostics gate (with its Wilson interval), how
+    many were sampled twice (`extended`: the first run failed narrowly) and how many fits each
+    check failed (a fit can fail several). Fits recorded without their gate's failures count only
+    in `fits` and `passed`."""
     rows = []
     results = ok_results(records)
     for scenario in sorted({r["scenario"] for r in results}):
@@ -472,7 +475,9 @@ def gate_table(records: list[dict]) -> pd.DataFrame:
         low, high = wilson_interval(passed, len(mine))
         row = {"scenario": scenario, "fits": len(mine), "passed": passed, "passed_share": passed / len(mine),
                "passed_low": low, "passed_high": high,
-               "fits_with_failures_recorded": sum("gate" in r for r in mine)}
+               "fits_with_failures_recorded": sum("gate" in r for r in mine),
+               # fits whose first run failed the gate narrowly and were sampled again with twice the draws
+               "extended": sum(bool(r.get("gate", {}).get("extended_from")) for r in mine)}
         for text, column in GATE_CHECKS.items():
             row[f"failed_{column}"] = sum(any(text in f for f in r["gate"]["failures"]) for r in mine if "gate" in r)
         rows.append(row)

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from mats_eval.constants import BFMI_MIN, ESS_MIN, RHAT_MAX
-from mats_eval.inference.diagnostics import advice, bfmi_per_chain, count_divergences, diagnose
+from mats_eval.inference.diagnostics import advice, bfmi_per_chain, count_divergences, diagnose, narrow_mixing_miss
 
 CHAINS, DRAWS = 4, 1000
 
@@ -135,3 +135,21 @@ def test_summary_table_equals_arviz_summary_with_the_gates_own_r_hat_and_ess():
     for column in ("mean", "sd", "hdi_low", "hdi_high", "ess_bulk", "ess_tail", "r_hat"):
         np.testing.assert_allclose(ours[column].to_numpy(), theirs[column].to_numpy(dtype=float), rtol=1e-9,
                                    err_msg=column)
+
+
+def test_only_a_narrow_miss_of_rhat_or_ess_asks_for_more_draws():
+    """fit's `extend` samples again only when twice the draws should close the gap: R-hat or ESS
+    missed by a little, and nothing that more draws would not cure (divergences, a low E-BFMI)."""
+    clean = diagnose(sample())
+    assert not narrow_mixing_miss(clean)  # passed: nothing to extend
+    narrow = {**clean, "passed": False, "ess_bulk_min": 0.6 * ESS_MIN, "rhat_max": RHAT_MAX + 0.002,
+              "failures": ["bulk ESS", "R-hat"]}
+    assert narrow_mixing_miss(narrow)
+    assert narrow_mixing_miss({**narrow, "ess_tail_min": ESS_MIN / 2})  # the boundary counts as narrow
+    assert not narrow_mixing_miss({**narrow, "ess_tail_min": ESS_MIN / 2 - 1})  # too far: more than twice
+    assert not narrow_mixing_miss({**narrow, "ess_bulk_min": None})  # NaN ESS
+    assert not narrow_mixing_miss({**narrow, "rhat_max": 1.2})  # chains that disagree
+    assert not narrow_mixing_miss({**narrow, "divergences": 1})
+    assert not narrow_mixing_miss({**narrow, "bfmi_min": BFMI_MIN / 2})
+    shifted = diagnose(sample(shift_chain=3.0))  # a real R-hat failure, far from narrow
+    assert not shifted["passed"] and not narrow_mixing_miss(shifted)

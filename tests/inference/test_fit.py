@@ -140,6 +140,37 @@ def test_crash_while_writing_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_narrow_miss_is_sampled_again_with_twice_the_draws(tiny_data, tmp_path, monkeypatch):
+    """`extend`: when the first run misses the gate narrowly (here: said so), the model is sampled
+    once more with twice the draws and the same seed, and the run folder says so; `extend=False`
+    keeps the first run."""
+    calls = []
+    sample_posterior = fit_module.sample_posterior
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs["draws"])
+        return sample_posterior(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "sample_posterior", recording)
+    monkeypatch.setattr(fit_module, "narrow_mixing_miss", lambda diag: len(calls) == 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mats_eval.fit(tiny_data, model="ratings", out=tmp_path / "run", seed=3, checks=False, **TINY)
+    assert calls == [TINY["draws"], 2 * TINY["draws"]]
+    assert result.idata["posterior"].sizes["draw"] == 2 * TINY["draws"]
+    extended = json.loads((tmp_path / "run" / "diagnostics.json").read_text())["extended"]
+    assert (extended["draws_before"], extended["draws"]) == (TINY["draws"], 2 * TINY["draws"])
+    assert extended["failures_before"] == result.diagnostics["extended"]["failures_before"]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert (manifest["settings"]["draws"], manifest["settings"]["extend"]) == (2 * TINY["draws"], True)
+
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kept = mats_eval.fit(tiny_data, model="ratings", seed=3, checks=False, extend=False, **TINY)
+    assert calls == [TINY["draws"]] and "extended" not in kept.diagnostics
+
+
 def test_existing_folder_refused_before_sampling(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setattr(fit_module, "sample_posterior", lambda *a, **k: pytest.fail("sampled"))
     (tmp_path / "run").mkdir()

@@ -282,6 +282,18 @@ def test_failed_and_passed_gate(built, tmp_path):
             assert "sch_0123456789ab" not in html and "⛔" in (tmp_path / "out_False" / "report.md").read_text()
 
 
+def test_a_fit_sampled_twice_says_so_without_ids(built, tmp_path):
+    run = copy_run(built, tmp_path)
+    diagnostics = json.loads((run / "diagnostics.json").read_text())
+    diagnostics["extended"] = {"draws_before": 3000, "draws": 6000,
+                               "failures_before": ["bulk ESS 366 < 400 (u[sch_0123456789ab])"]}
+    (run / "diagnostics.json").write_text(json.dumps(diagnostics))
+    md = (build_report(run, tmp_path / "out").parent / "report.md").read_text()
+    text = section_of(md, "Sampler diagnostics")
+    assert "first run of 3000 draws per chain missed the gate narrowly" in text
+    assert "sampled again with 6000 draws per chain" in text and "sch_0123456789ab" not in md
+
+
 def test_crosscheck_section_from_the_run_folders_table(built, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(built.run, run)

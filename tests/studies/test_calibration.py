@@ -161,6 +161,7 @@ def test_tiny_coverage_run(tmp_path):
     assert (gate["fits"], gate["fits_with_failures_recorded"]) == (1, 1)
     # 60 draws of one chain cannot reach the gate's ESS of 400: the failure is recorded by its check
     assert gate["passed"] == 0 and gate["failed_bulk_ess"] == 1
+    assert gate["extended"] == 0  # 60 draws miss by far more than twice the draws would close
 
 
 def test_study_tables_read_back_with_the_null_scenario_named(tmp_path):
@@ -190,8 +191,9 @@ def test_gate_table_counts_each_check_and_old_records():
     records = [record("a", True, []), record("b", False, ["R-hat 1.012 > 1.01 (x)", "3 divergent transition(s)"]),
                record("c", False, ["tail ESS 350 < 400 (y)"]), record("d", False),  # recorded before gate was kept
                {"key": "e", "status": "error", "args": {"scenario": "null"}, "error": "boom"}]
+    records[0]["result"]["gate"]["extended_from"] = ["bulk ESS 350 < 400 (x)"]  # passed on its second run
     row = gate_table(records).iloc[0]
-    assert (row["fits"], row["passed"], row["fits_with_failures_recorded"]) == (4, 1, 3)
+    assert (row["fits"], row["passed"], row["fits_with_failures_recorded"], row["extended"]) == (4, 1, 3, 1)
     assert (row["failed_rhat"], row["failed_divergences"], row["failed_tail_ess"], row["failed_bulk_ess"]) == (1, 1, 1, 0)
     assert row["passed_low"] < 0.25 < row["passed_high"]
 
