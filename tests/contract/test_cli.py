@@ -100,7 +100,8 @@ def test_defaults_come_from_the_package():
     # model None: fit picks it from the data (models.default_model_for)
     assert cli_options.fit_settings() == dict(model=None, draws=DEFAULT_DRAWS, tune=DEFAULT_TUNE,
                                               chains=DEFAULT_CHAINS, seed=0, sampler=DEFAULT_SAMPLER,
-                                              target_accept=None, progress=True, checks=True, priors=None)
+                                              target_accept=None, progress=True, checks=True, priors=None,
+                                              extend=True)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
