@@ -687,10 +687,10 @@ def appendix_diagnostics(run: FitResult) -> Section:
     extended = diag.get("extended")
     if extended:
         section.add(Paragraph(
-            f"The first run of {extended['draws_before']} draws per chain missed the gate narrowly ("
+            f"The first run of {extended['draws_before']} draws per chain missed the gate narrowly: "
             + "; ".join(scrub_ids(f) for f in extended["failures_before"])
-            + f"), so the model was sampled again with {extended['draws']} draws per chain; the results "
-              "and the checks below come from that second run."))
+            + f". More draws cure such slow mixing, so the model was sampled again with {extended['draws']} "
+              "draws per chain (the same seed); the results and the checks below come from that second run."))
     if diag.get("failures"):
         section.add(Bullets([scrub_ids(p) for p in diag["failures"]]))
     if rows:
