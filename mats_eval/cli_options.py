@@ -88,7 +88,7 @@ FitModel = Annotated[Optional[Literal[tuple(MODELS)]], typer.Option(
 Draws = Annotated[int, typer.Option(min=1, help="Posterior draws per chain.")]
 Tune = Annotated[int, typer.Option(min=0, help="Tuning steps per chain.")]
 Chains = Annotated[int, typer.Option(min=1, help="Number of chains.")]
-Seed = Annotated[int, typer.Option(min=0, help="Random seed (the same seed gives the same draws).")]
+Seed = Annotated[int, typer.Option(min=0, help="Random seed (the same seed gives the same draws, given the same compile cache).")]
 Sampler = Annotated[Literal[SAMPLERS], typer.Option(help=SAMPLER_HELP)]
 TargetAccept = Annotated[Optional[float], typer.Option(
     callback=between(0, 1), help="NUTS target acceptance rate, between 0 and 1 (default 0.8).")]
