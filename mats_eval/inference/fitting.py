@@ -10,12 +10,13 @@ plan comparison, a later stage).
 
 Sampling is reproducible by `seed` (the same seed, data, sampler and versions
 give the same draws) as long as the compiled density is the same machine code: a
-density Numba compiles afresh and the same density loaded from its cache can differ
+density compiled afresh and the same density found in PyTensor's cache can differ
 in the last bits of the gradient, and chains then part ways, as two seeds would
-(benchmarks/RESULTS.md, "Coverage at full scale", selection). The gate never hides results: a failing fit is returned
-(and written) with diagnostics["passed"] = False and manifest["reliable"] =
-False; the CLI turns that into exit code 3. A crash before the run folder is
-complete leaves no folder.
+(benchmarks/RESULTS.md, "Coverage at full scale", selection).
+
+The gate never hides results: a failing fit is returned (and written) with
+diagnostics["passed"] = False and manifest["reliable"] = False; the CLI turns
+that into exit code 3. A crash before the run folder is complete leaves no folder.
 """
 from __future__ import annotations
 
