@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.fft import next_fast_len
 from scipy.special import ndtri
 
-from mats_eval.constants import BFMI_MIN, ESS_MIN, RHAT_MAX
+from mats_eval.constants import BFMI_MIN, ESS_MIN, RHAT_MAX, RHAT_NARROW_MAX
 
 # elements whose draws are taken at once (memory: a few (block, chains, draws) float arrays)
 _ELEMENT_BLOCK = 500
@@ -290,12 +290,12 @@ def narrow_mixing_miss(diag: dict) -> bool:
     """True when the gate failed only on R-hat or ESS, by a margin twice the draws should close.
 
     Slow mixing, not a broken sampler: no divergences, E-BFMI fine, every ESS at least half
-    the threshold (ESS grows about in proportion to the draws) and R-hat ≤ 1.05. A fit
+    the threshold (ESS grows about in proportion to the draws) and R-hat ≤ RHAT_NARROW_MAX (1.05). A fit
     that fails this way is sampled once more with twice the draws (fitting.fit's `extend`)."""
     if diag["passed"] or diag["divergences"] or not diag["bfmi_min"] >= BFMI_MIN:
         return False
     ess = (diag["ess_bulk_min"], diag["ess_tail_min"])
-    return (diag["rhat_max"] is not None and diag["rhat_max"] <= 1.05
+    return (diag["rhat_max"] is not None and diag["rhat_max"] <= RHAT_NARROW_MAX
             and all(e is not None and e >= ESS_MIN / 2 for e in ess))
 
 
