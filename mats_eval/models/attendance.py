@@ -28,7 +28,11 @@ cohorts with thousands of rows each, and the naive form failed the gate):
   deviations likewise, with their variance integrated out (priors.cohort_effect:
   a few data-rich cohorts otherwise funnel); the sampler sees the identified sums
   L = α' + ā + ū + ē + d̄·x̄ (`attendance_level`) and S = δ + d̄
-  (`attendance_week_slope_total`), and α', δ follow from the priors of ā, d̄.
+  (`attendance_week_slope_total`; d̄ over the cohorts with optional sessions), and
+  α', δ follow from the priors of ā, d̄;
+- where policy changes only between cohorts, the policy coefficient is sampled
+  as its sum with the cohort effects' part along policy
+  (`attendance_mandatory_with_cohort`, priors.policy_with_cohort).
 
 Every covariate lives on the session, so the predictor is built per session
 and each row adds its scholar's effect (models/likelihoods.py).
@@ -51,11 +55,13 @@ from mats_eval.models.canonical import canonical_from, select
 from mats_eval.models.likelihoods import bernoulli_logit
 from mats_eval.models.spec import ModelSpec
 from mats_eval.models.priors import (
-    ATTENDANCE_PRIORS, kind_centred, make_prior, cohort_effect, resolve_priors, split_group_effect,
+    ATTENDANCE_PRIORS, kind_centred, make_prior, cohort_effect, policy_cohort_direction, policy_with_cohort,
+    recentre_on_informed, resolve_priors, split_group_effect,
 )
 
 FORMS = ("linear", "floor")
 SLOPE = "attendance_week_slope"
+POLICY = "attendance_mandatory"
 
 
 def attendance_columns(design: Design, form: str) -> dict[str, np.ndarray]:
@@ -106,7 +112,11 @@ def attendance_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, f
     kind_of_session, cohort_of_session = design.session_kind, design.session_cohort
     cols = attendance_columns(design, form)  # per session; centred at their means over the rows
     n_cohorts = len(design.coords["cohort"])
-    betas = {name: make_prior(pr, name) for name in cols if name != SLOPE}
+    # policy changing only between cohorts: β_m is sampled along the cohort effects, after them
+    # (priors.policy_with_cohort)
+    direction = policy_cohort_direction(design.session_mandatory[s], cohort_of_session[s], n_cohorts)
+    betas = {name: make_prior(pr, name) for name in cols
+             if name != SLOPE and not (name == POLICY and direction is not None)}
     # volume differs mostly between kinds: kind effects sit at the kind's own volume (priors.kind_centred)
     volume = "attendance_volume"
     kind, volume_of_kind, volume_centre = kind_centred(pr, "attendance_kind", betas[volume], cols[volume][s],
@@ -115,15 +125,18 @@ def attendance_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, f
     offset = {n: cols[n] - (volume_of_kind[kind_of_session] if n == volume else centre[n]) for n in cols}
     _, cohort_mean, cohort_dev = cohort_effect(pr, "attendance_cohort_var", "attendance_cohort_sd",
                                                "attendance_cohort", "cohort", n_cohorts)
+    if direction is not None:
+        betas[POLICY] = policy_with_cohort(pr, POLICY, cohort_dev, direction)
     _, session_mean, session = split_group_effect(pr, "attendance_session_sd", "attendance_session", "session",
                                                   len(design.coords["session"]), deterministic=False)
     fixed = sum(b * offset[n] for n, b in betas.items())
     level_shift = cohort_mean + scholar_mean + session_mean
     if form == "linear":
-        # S = δ + d̄ is what the data pin; δ = S − d̄ keeps its own prior
+        # S = δ + d̄ is what the data pin (d̄ over the cohorts with optional sessions); δ = S − d̄ keeps its own prior
         _, slope_mean, slope_dev = cohort_effect(pr, "attendance_week_slope_cohort_var",
                                                  "attendance_week_slope_cohort_sd", "attendance_week_slope_cohort",
                                                  "cohort", n_cohorts)
+        slope_mean, slope_dev = recentre_on_informed(slope_mean, slope_dev, optional_cohorts(design, s), n_cohorts)
         slope_total = make_prior(pr, SLOPE, f"{SLOPE}_total", shift=slope_mean)
         betas[SLOPE] = pm.Deterministic(SLOPE, slope_total - slope_mean)
         fixed = fixed + slope_total * offset[SLOPE] + slope_dev[cohort_of_session] * cols[SLOPE]
@@ -139,24 +152,33 @@ def attendance_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, f
         bernoulli_logit("attended", eta, design.att_y, dims="attendance_obs")
     else:
         p = floor_probability(pr, eta, design.session_week0, design.session_mandatory, cohort_of_session, s,
-                              n_cohorts)
+                              optional_cohorts(design, s), n_cohorts)
         pm.Bernoulli("attended", p=p, observed=design.att_y, dims="attendance_obs")
 
 
+def optional_cohorts(design: Design, s: np.ndarray) -> np.ndarray:
+    """Codes of the cohorts with optional sessions among the rows' sessions `s`: only they inform
+    the optional sessions' week trend (slope deviations d_c, decay rates λ_c)."""
+    return np.unique(design.session_cohort[s][design.session_mandatory[s] == 0])
+
+
 def floor_probability(pr: dict, eta, w0: np.ndarray, m: np.ndarray, cohort_of_session: np.ndarray, s: np.ndarray,
-                      n_cohorts: int):
+                      informed: np.ndarray, n_cohorts: int):
     """p = m·logit⁻¹(η) + (1−m)·logit⁻¹(η)·(φ + (1−φ)·exp(−λ_c (w−1))) (η already has δ_m·(w−1)·m).
 
-    w0, m, cohort_of_session are per session; s maps rows to sessions.
+    w0, m, cohort_of_session are per session; s maps rows to sessions; `informed`: the cohorts with
+    optional sessions (optional_cohorts), whose rates the data inform.
     """
     floor = make_prior(pr, "attendance_floor_fraction")
     # log λ_c = log λ + ā + ã_c: the data pin the fitted cohorts' rates, so λ·exp(ā) and the
     # deviations ã, never λ and ā apart (a ridge the sampler crawls along). The prior therefore
-    # goes on the geometric-mean rate λ·exp(ā) (sampled as `attendance_decay_rate_fitted`), ā follows
+    # goes on the geometric-mean rate λ·exp(ā) (sampled as `attendance_decay_rate_fitted`; the mean over
+    # the cohorts with optional sessions where some have none), ā follows
     # its own prior, and the population rate λ of a new cohort is the Deterministic `attendance_decay_rate`
     _, log_rate_mean, log_rate_dev = cohort_effect(pr, "attendance_decay_rate_cohort_var",
                                                    "attendance_decay_rate_cohort_sd", "attendance_decay_rate_log_cohort",
                                                    "cohort", n_cohorts)
+    log_rate_mean, log_rate_dev = recentre_on_informed(log_rate_mean, log_rate_dev, informed, n_cohorts)
     fitted = make_prior(pr, "attendance_decay_rate", "attendance_decay_rate_fitted")
     pm.Deterministic("attendance_decay_rate", fitted * pt.exp(-log_rate_mean))
     rate_c = pm.Deterministic("attendance_decay_rate_cohort", fitted * pt.exp(log_rate_dev), dims="cohort")

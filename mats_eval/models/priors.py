@@ -486,6 +486,58 @@ def kind_centred(priors: Mapping[str, Prior], kind_name: str, beta, x: np.ndarra
     return own, xbar, m
 
 
+def policy_cohort_direction(policy: np.ndarray, cohort: np.ndarray, n_cohorts: int) -> np.ndarray | None:
+    """u_c = m_c − mean(m) over the cohorts with rows, 0 elsewhere, when every cohort's rows share one
+    policy m_c that is not the same in all of them (checks/identification.py's `confounded`); else None.
+
+    `policy` and `cohort` are per row (the sessions the likelihood sees).
+    """
+    present = np.unique(cohort)
+    by_cohort = np.zeros(n_cohorts)
+    for c in present:
+        values = policy[cohort == c]
+        if np.ptp(values) > 0:  # policy varies within a cohort: the contrast is identified there
+            return None
+        by_cohort[c] = values[0]
+    if np.ptp(by_cohort[present]) == 0:
+        return None
+    u = np.zeros(n_cohorts)
+    u[present] = by_cohort[present] - by_cohort[present].mean()
+    return u
+
+
+def policy_with_cohort(priors: Mapping[str, Prior], name: str, cohort_dev, direction: np.ndarray | None):
+    """The policy coefficient β_m (entry `name`), sampled along the cohort effects when policy
+    changes only between cohorts (`direction` u from policy_cohort_direction; None: β_m itself).
+
+    The predictor then holds β_m·u_c + ã_c, so the data fix D = β_m + g with g = u·ã / u·u (the
+    cohort deviations' part along u), never β_m and ã apart: a ridge whose length only the priors
+    set, which a diagonal mass matrix crosses slowly (confounded data: a third of the fits failed
+    the gate, benchmarks/RESULTS.md). D is sampled (`<name>_with_cohort`, β_m's prior shifted by g)
+    and β_m = D − g is the Deterministic `name`: the same joint density (a shear, Jacobian 1), with
+    the ridge along a coordinate axis. Returns β_m.
+    """
+    if direction is None:
+        return make_prior(priors, name)
+    gap = pt.dot(cohort_dev, direction) / float(direction @ direction)
+    with_cohort = make_prior(priors, name, f"{name}_with_cohort", shift=gap)
+    return pm.Deterministic(name, with_cohort - gap)
+
+
+def recentre_on_informed(mean, dev, informed: np.ndarray, n: int):
+    """(ā, ã) of a cohort effect a = ā + ã split again around its mean over the `informed` cohorts
+    (codes) instead of all n; unchanged when every cohort, or none, is informed.
+
+    A cohort with no rows for a term (no optional sessions, say) leaves its a_c to the prior. The
+    identified sums the models sample (a total slope, a fitted rate) must then hold the mean over
+    the informed cohorts only; with the plain mean they and the uninformed a_c form a ridge.
+    """
+    if not 0 < len(informed) < n:
+        return mean, dev
+    shift = pt.mean(dev[informed])
+    return mean + shift, dev - shift
+
+
 def _check_cutpoint_prior(name: str, dist: str, params: dict) -> None:
     if dist != "Dirichlet" or set(params) != {"a"} or not float(params["a"]) > 0:
         raise PriorError(f"prior {name!r}: cutpoints take an induced Dirichlet, ('Dirichlet', {{'a': a > 0}}), "

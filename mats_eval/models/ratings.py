@@ -28,6 +28,9 @@ they are not independent evidence about policy, volume or week, which vary
 only between sessions. Without e_s their intervals come out too narrow.
 They are split into mean and zero-sum deviations (priors.split_group_effect,
 non-centred); the cutpoints absorb the mean ē as they absorb b̄ and r̄.
+Where policy changes only between cohorts, γ_m is sampled as its sum with the
+cohort effects' part along policy (`rating_mandatory_with_cohort`,
+priors.policy_with_cohort), as in the attendance model.
 
 `rating_likelihood(design, pr, scholar, scholar_mean)` adds everything but the
 scholar effect to the model in context; the joint model (models/joint.py)
@@ -41,8 +44,8 @@ import pymc as pm
 from mats_eval.data.design import Design, scale_label
 from mats_eval.errors import UsageError
 from mats_eval.models.priors import (
-    RATING_PRIORS, cohort_effect, cutpoint_prior_mean, group_effect, kind_centred, make_prior, ordered_cutpoints, resolve_priors,
-    split_group_effect,
+    RATING_PRIORS, cohort_effect, cutpoint_prior_mean, group_effect, kind_centred, make_prior, ordered_cutpoints,
+    policy_cohort_direction, policy_with_cohort, resolve_priors, split_group_effect,
 )
 from mats_eval.models.likelihoods import ordered_logistic
 from mats_eval.estimands import registry
@@ -51,6 +54,8 @@ from mats_eval.models.spec import ModelSpec
 
 __all__ = ["ratings_model", "rating_likelihood", "rating_coords", "cutpoint_name", "cutpoint_prior_mean",
            "rating_canonical", "RATINGS_SPEC"]
+
+POLICY = "rating_mandatory"
 
 
 def cutpoint_name(scale: tuple[int, int]) -> str:
@@ -104,15 +109,21 @@ def rating_likelihood(design: Design, pr: dict, scholar, scholar_mean=0.0, pair_
     s, i = design.rating_session, design.rating_scholar
     kind_of_session = design.session_kind
     cols = rating_columns(design)  # per session; centred at their means over the rated rows
-    gammas = {name: make_prior(pr, name) for name in cols}
+    # policy changing only between cohorts: γ_m is sampled along the cohort effects, after them
+    # (priors.policy_with_cohort)
+    direction = policy_cohort_direction(design.session_mandatory[s], design.session_cohort[s],
+                                        len(design.coords["cohort"]))
+    gammas = {name: make_prior(pr, name) for name in cols if not (name == POLICY and direction is not None)}
     volume = "rating_volume"
     kind, volume_of_kind, volume_centre = kind_centred(pr, "rating_kind", gammas[volume], cols[volume][s],
                                                        kind_of_session[s], len(design.coords["kind"]))
     centre = {n: (volume_centre if n == volume else cols[n][s].mean()) for n in cols}
     offset = {n: cols[n] - (volume_of_kind[kind_of_session] if n == volume else centre[n]) for n in cols}
-    shift = sum(g * centre[n] for n, g in gammas.items())
     _, cohort_mean, cohort_dev = cohort_effect(pr, "rating_cohort_var", "rating_cohort_sd", "rating_cohort",
                                                "cohort", len(design.coords["cohort"]))
+    if direction is not None:
+        gammas[POLICY] = policy_with_cohort(pr, POLICY, cohort_dev, direction)
+    shift = sum(g * centre[n] for n, g in gammas.items())
     _, session_mean, session = split_group_effect(pr, "rating_session_sd", "rating_session", "session",
                                                   len(design.coords["session"]), deterministic=False)
     session_eta = kind[kind_of_session] + sum(g * offset[n] for n, g in gammas.items()) \

@@ -9,7 +9,7 @@ import pytest
 
 from mats_eval.data.design import build_design
 from mats_eval.models import MODELS, PriorError, build_model, resolve_priors
-from mats_eval.models.priors import ATTENDANCE_PRIORS, RATING_PRIORS
+from mats_eval.models.priors import ATTENDANCE_PRIORS, RATING_PRIORS, policy_cohort_direction
 from mats_eval.models.ratings import cutpoint_name
 from mats_eval.simulation.scenarios import simulate
 
@@ -135,3 +135,47 @@ def test_prior_predictive_is_weakly_informative(design):
     assert 0.3 < mean_position.mean() < 0.7
     assert ((mean_position > 0.1) & (mean_position < 0.9)).mean() > 0.75
     assert mean_position.std() > 0.05
+
+
+def test_policy_direction_only_when_policy_changes_between_cohorts_alone():
+    """u = m_c − mean(m) over the cohorts with rows when each cohort has one policy; None otherwise."""
+    cohort = np.array([0, 0, 2, 2, 2])
+    np.testing.assert_allclose(policy_cohort_direction(np.array([1.0, 1, 0, 0, 0]), cohort, 3), [0.5, 0.0, -0.5])
+    assert policy_cohort_direction(np.array([1.0, 0, 0, 0, 0]), cohort, 3) is None  # varies within cohort 0
+    assert policy_cohort_direction(np.ones(5), cohort, 3) is None  # no contrast at all
+
+
+@pytest.mark.parametrize("model_name, policy", [("attendance", "attendance_mandatory"), ("ratings", "rating_mandatory")])
+def test_policy_confounded_with_cohort_is_sampled_along_the_cohort_effects(design, model_name, policy):
+    """On confounded data the sampler sees D = β_m + g (`<policy>_with_cohort`) and β_m = D − g is a
+    Deterministic with its prior unchanged (the shear has Jacobian 1); where policy varies within a
+    cohort, β_m itself is sampled."""
+    confounded = build_design(simulate("confounded", seed=1, scale=0.2).program_data())
+    model = build_model(model_name, confounded)
+    free = {v.name for v in model.free_RVs}
+    assert f"{policy}_with_cohort" in free and policy not in free
+    prior = (ATTENDANCE_PRIORS | RATING_PRIORS)[policy][1]
+    draws = pm.draw(model[policy], draws=6000, random_seed=2)
+    se = prior["sigma"] / np.sqrt(len(draws))
+    assert abs(draws.mean() - prior["mu"]) < 4 * se
+    assert abs(draws.std() / prior["sigma"] - 1) < 4 / np.sqrt(2 * len(draws))
+    assert np.isfinite(model.point_logps()["attended" if model_name == "attendance" else "rating"])
+    identified = {v.name for v in build_model(model_name, design).free_RVs}
+    assert policy in identified and f"{policy}_with_cohort" not in identified
+
+
+def test_week_slope_spread_is_centred_on_the_cohorts_with_optional_sessions():
+    """Confounded: only cohort B has optional sessions, so S = δ + d_B; δ keeps its own prior."""
+    confounded = build_design(simulate("confounded", seed=1, scale=0.2).program_data())
+    model = build_model("attendance", confounded)
+    point = model.initial_point()
+    point["attendance_week_slope_cohort_t"] = np.array([0.3, -0.2])
+    point["attendance_week_slope_total"] = np.array(0.05)
+    outputs = model.replace_rvs_by_values([model["attendance_week_slope"], model["attendance_week_slope_cohort"]])
+    slope, by_cohort = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    optional = confounded.coords["cohort"].index("Cohort B")  # cohort A ran everything mandatory
+    np.testing.assert_allclose(slope + by_cohort[optional], 0.05)
+    prior = ATTENDANCE_PRIORS["attendance_week_slope"][1]
+    draws = pm.draw(model["attendance_week_slope"], draws=6000, random_seed=3)
+    assert abs(draws.mean() - prior["mu"]) < 4 * prior["sigma"] / np.sqrt(len(draws))
+    assert abs(draws.std() / prior["sigma"] - 1) < 4 / np.sqrt(2 * len(draws))
