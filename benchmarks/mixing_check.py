@@ -5,6 +5,7 @@ on the same datasets.
 
     .venv/bin/python benchmarks/mixing_check.py --seeds 2142049661,1376192420,1081972499
     .venv/bin/python benchmarks/mixing_check.py --seeds 2142049661 --priors old.yaml --sampler nutpie-jax
+    .venv/bin/python benchmarks/mixing_check.py --scenario confounded --seeds 1091406573 --adaptation low_rank
 
 The model `mats-eval fit` chooses for the data, the default chains and draws, sampler seed = dataset
 seed (as the coverage study's fits). With --out, one JSON row per fit is appended to that file.
@@ -40,6 +41,8 @@ def main(
     sampler: Sampler = DEFAULT_SAMPLER,
     target_accept: TargetAccept = None,
     priors: PriorsFile = None,
+    adaptation: Annotated[str, typer.Option(help="nutpie's mass matrix adaptation: diag (the default) or "
+                                                 "low_rank (nutpie samplers only).")] = "diag",
     top: Annotated[int, typer.Option(min=1, help="How many of the slowest parameters to print.")] = 5,
     out: Annotated[Optional[Path], typer.Option(help="JSON-lines file to append one row per fit to.")] = None,
 ) -> None:
@@ -60,13 +63,14 @@ def main(
         start = time.perf_counter()
         idata, timings = sample_posterior(model, sampler=sampler, draws=DEFAULT_DRAWS, tune=DEFAULT_TUNE,
                                           chains=DEFAULT_CHAINS, seed=seed, progress=False,
-                                          target_accept=target_accept)
+                                          target_accept=target_accept,
+                                          nuts=None if adaptation == "diag" else {"adaptation": adaptation})
         row = {"scenario": scenario, "seed": seed, "scale": scale, "model": model_name, "sampler": sampler,
-               "priors": str(priors) if priors else None, "target_accept": target_accept,
+               "priors": str(priors) if priors else None, "target_accept": target_accept, "adaptation": adaptation,
                "wall": time.perf_counter() - start, "sampling": timings["sampling"],
                "leapfrog_steps_per_draw": float(idata["sample_stats"]["n_steps"].mean()),
                "divergences": int(diagnose(idata)["divergences"]), "slowest": slowest(idata["posterior"], top)}
-        print(f"{scenario} seed {seed} ({model_name}, {sampler}{', ' + str(priors) if priors else ''}): "
+        print(f"{scenario} seed {seed} ({model_name}, {sampler}, {adaptation}{', ' + str(priors) if priors else ''}): "
               f"sampling {row['sampling']:.0f} s, {row['leapfrog_steps_per_draw']:.1f} steps per draw, "
               f"{row['divergences']} divergences", flush=True)
         for r in row["slowest"]:

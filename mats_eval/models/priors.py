@@ -346,6 +346,11 @@ def prior_data_values(model: pm.Model, built_under: Mapping[str, Prior], wanted:
     return values
 
 
+def has_location(dist: str) -> bool:
+    """Whether PyMC's family `dist` has a location `mu` that make_prior's `shift` can move."""
+    return "mu" in inspect.signature(getattr(pm, dist).dist).parameters
+
+
 def make_prior(priors: Mapping[str, Prior], name: str, var_name: str | None = None, shift=None, **kwargs):
     """Create the random variable `var_name` (default `name`) from entry `name` in the current model.
 
@@ -357,7 +362,7 @@ def make_prior(priors: Mapping[str, Prior], name: str, var_name: str | None = No
     params = {key: value if key in _STRUCTURAL_PARAMETERS else prior_parameter(name, key, value)
               for key, value in params.items()}
     if shift is not None:
-        if "mu" not in inspect.signature(getattr(pm, dist).dist).parameters:
+        if not has_location(dist):
             raise PriorError(f"prior {name!r}: needs a location family with a 'mu' parameter, not {dist}")
         params["mu"] = params.get("mu", 0.0) + shift
     return getattr(pm, dist)(var_name or name, **params, **kwargs)
@@ -517,7 +522,7 @@ def policy_with_cohort(priors: Mapping[str, Prior], name: str, cohort_dev, direc
     and β_m = D − g is the Deterministic `name`: the same joint density (a shear, Jacobian 1), with
     the ridge along a coordinate axis. Returns β_m.
     """
-    if direction is None:
+    if direction is None or not has_location(priors[name][0]):  # a user's family without `mu`: β_m itself
         return make_prior(priors, name)
     gap = pt.dot(cohort_dev, direction) / float(direction @ direction)
     with_cohort = make_prior(priors, name, f"{name}_with_cohort", shift=gap)

@@ -162,6 +162,9 @@ def test_policy_confounded_with_cohort_is_sampled_along_the_cohort_effects(desig
     assert np.isfinite(model.point_logps()["attended" if model_name == "attendance" else "rating"])
     identified = {v.name for v in build_model(model_name, design).free_RVs}
     assert policy in identified and f"{policy}_with_cohort" not in identified
+    # a user's prior family without a location to shift: β_m itself, on any data
+    cauchy = build_model(model_name, confounded, {policy: {"dist": "Cauchy", "alpha": 0.0, "beta": 1.0}})
+    assert policy in {v.name for v in cauchy.free_RVs}
 
 
 def test_week_slope_spread_is_centred_on_the_cohorts_with_optional_sessions():
