@@ -511,9 +511,9 @@ def policy_cohort_direction(policy: np.ndarray, cohort: np.ndarray, n_cohorts: i
     return u
 
 
-def policy_with_cohort(priors: Mapping[str, Prior], name: str, cohort_dev, direction: np.ndarray | None):
-    """The policy coefficient β_m (entry `name`), sampled along the cohort effects when policy
-    changes only between cohorts (`direction` u from policy_cohort_direction; None: β_m itself).
+def policy_with_cohort(priors: Mapping[str, Prior], name: str, cohort_dev, direction: np.ndarray):
+    """The policy coefficient β_m (entry `name`), sampled along the cohort effects where policy
+    changes only between cohorts (`direction` u from policy_cohort_direction, not None).
 
     The predictor then holds β_m·u_c + ã_c, so the data fix D = β_m + g with g = u·ã / u·u (the
     cohort deviations' part along u), never β_m and ã apart: a ridge whose length only the priors
@@ -522,7 +522,7 @@ def policy_with_cohort(priors: Mapping[str, Prior], name: str, cohort_dev, direc
     and β_m = D − g is the Deterministic `name`: the same joint density (a shear, Jacobian 1), with
     the ridge along a coordinate axis. Returns β_m.
     """
-    if direction is None or not has_location(priors[name][0]):  # a user's family without `mu`: β_m itself
+    if not has_location(priors[name][0]):  # a user's family without `mu`: β_m itself
         return make_prior(priors, name)
     gap = pt.dot(cohort_dev, direction) / float(direction @ direction)
     with_cohort = make_prior(priors, name, f"{name}_with_cohort", shift=gap)
