@@ -14,12 +14,15 @@ configuration causes; its mean over datasets has a small Monte Carlo error becau
 is shared.
 
     source scripts/env.sh
-    .venv/bin/python benchmarks/cohort_leak.py --reps 10 --out benchmarks/results/cohort_leak
+    .venv/bin/python benchmarks/cohort_leak.py --reps 50 --workers 2 --out benchmarks/results/cohort_leak_v2
 
-Resumable (one JSON per dataset under --out/tasks/). The number of datasets is fixed before the
-run: 10 (2026-11-30, session 16). The pinned fits are read from --coverage (the coverage study's
-tasks); a dataset missing there is skipped. Writes --out/paired.csv (per estimand: datasets,
-mean of pinned − alike with its standard error, the bias of each version against the truth).
+Resumable (one JSON per dataset under --out/tasks/; a rerun skips the finished ones). The number of
+datasets is fixed before a run: 10 for the first (2026-11-30, session 16, `results/cohort_leak/`,
+paired with session 16's fits: --coverage benchmarks/results/coverage_full_s16/mats-history), 50
+for the second (2026-12-01, session 24, `results/cohort_leak_v2/`, paired with the rerun of the
+coverage study on main's models). The pinned fits are read from --coverage (the coverage study's
+tasks); a dataset missing there is skipped. Writes --out/paired.csv (per estimand: datasets, mean
+of pinned − alike with its standard error, the bias of each version against the truth).
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ def cohorts_alike(make):
         scenario = make(rng)
         pinned = {name: {cohort: 0.0 for cohort in values} for name, values in scenario.pinned.items()}
         return dataclasses.replace(scenario, pinned=pinned)
+    alike.alike = True
     return alike
 
 
@@ -66,41 +70,54 @@ def paired_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def alike_task(coverage: str, key: str) -> dict:
+    """Refit `key`'s dataset with the cohorts alike, fitted as the coverage study fitted it; pair the means."""
+    from mats_eval.simulation import scenarios
+    from mats_eval.studies.calibration import coverage_replication
+
+    warnings.simplefilter("ignore")
+    if not getattr(scenarios.SCENARIOS[SCENARIO], "alike", False):  # once per worker process
+        scenarios.SCENARIOS[SCENARIO] = cohorts_alike(scenarios.SCENARIOS[SCENARIO])
+    pinned = json.loads((Path(coverage) / "tasks" / f"{key}.json").read_text())
+    start = time.perf_counter()
+    alike = coverage_replication(**pinned["args"])
+    return {"key": key, "args": pinned["args"], "seconds": time.perf_counter() - start,
+            "alike_reliable": alike["reliable"], "pinned_reliable": pinned["result"]["reliable"],
+            "estimands": {name: {"truth": v["truth"], "pinned_mean": pinned["result"]["estimands"][name]["mean"],
+                                 "alike_mean": v["mean"], "alike_covered": v["covered"],
+                                 "truth_same": v["truth"] == pinned["result"]["estimands"][name]["truth"]}
+                          for name, v in alike["estimands"].items() if name in pinned["result"]["estimands"]}}
+
+
+def pair_row(record: dict) -> dict:
+    """A task file's paired row: run_study's record holds it under "result" (session 16's files are the row)."""
+    return record.get("result", record)
+
+
 def main(
     reps: Annotated[int, typer.Option(min=1, help="Datasets: the coverage study's first REPS mats-history keys.")] = 10,
     out: Annotated[Path, typer.Option(help="Study folder (tasks/ and paired.csv).")] = HERE / "results" / "cohort_leak",
     coverage: Annotated[Path, typer.Option(help="The coverage study's folder with the pinned fits' tasks/.")]
     = COVERAGE,
+    workers: Annotated[int, typer.Option(min=0, help="Fits side by side (0: in this process).")] = 1,
 ) -> None:
     """Refit the coverage study's mats-history datasets with the cohorts alike; pair the estimates."""
-    warnings.simplefilter("ignore")
-    from mats_eval.simulation import scenarios
-    from mats_eval.studies.calibration import coverage_replication
+    from mats_eval.studies.runner import run_study
 
-    scenarios.SCENARIOS[SCENARIO] = cohorts_alike(scenarios.SCENARIOS[SCENARIO])
-    (out / "tasks").mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i in range(reps):
-        key = f"{SCENARIO}-{i:04d}"
-        pinned_file, done = coverage / "tasks" / f"{key}.json", out / "tasks" / f"{key}.json"
-        if not pinned_file.is_file():
-            print(f"{key}: not in {coverage}; skipped", flush=True)
-            continue
-        pinned = json.loads(pinned_file.read_text())
-        if not done.is_file():
-            start = time.perf_counter()
-            alike = coverage_replication(**pinned["args"])
-            row = {"key": key, "args": pinned["args"], "seconds": time.perf_counter() - start,
-                   "alike_reliable": alike["reliable"], "pinned_reliable": pinned["result"]["reliable"],
-                   "estimands": {name: {"truth": v["truth"], "pinned_mean": pinned["result"]["estimands"][name]["mean"],
-                                        "alike_mean": v["mean"], "alike_covered": v["covered"],
-                                        "truth_same": v["truth"] == pinned["result"]["estimands"][name]["truth"]}
-                                 for name, v in alike["estimands"].items() if name in pinned["result"]["estimands"]}}
-            done.write_text(json.dumps(row, indent=1))
-            policy = row["estimands"]["mandatory_minus_optional_rating"]
-            print(f"{key}: rating policy contrast pinned {policy['pinned_mean']:+.3f}, alike {policy['alike_mean']:+.3f},"
-                  f" truth {policy['truth']:+.3f} ({row['seconds']:.0f} s)", flush=True)
-        rows.append(json.loads(done.read_text()))
+    keys = [f"{SCENARIO}-{i:04d}" for i in range(reps)]
+    missing = [k for k in keys if not (coverage / "tasks" / f"{k}.json").is_file()]
+    for key in missing:
+        print(f"{key}: not in {coverage}; skipped", flush=True)
+    tasks = {k: {"coverage": str(coverage), "key": k} for k in keys if k not in missing}
+    records = run_study(alike_task, tasks, out, workers=workers, description="cohorts alike")
+    failed = [r["key"] for r in records if r.get("status", "ok") != "ok"]
+    rows = [pair_row(r) for r in records if r.get("status", "ok") == "ok"]
+    for key in failed:
+        print(f"{key}: the alike fit failed (see {out / 'tasks' / (key + '.json')})", flush=True)
+    for row in rows:
+        policy = row["estimands"]["mandatory_minus_optional_rating"]
+        print(f"{row['key']}: rating policy contrast pinned {policy['pinned_mean']:+.3f}, alike {policy['alike_mean']:+.3f},"
+              f" truth {policy['truth']:+.3f} ({row['seconds']:.0f} s)", flush=True)
     if rows:
         table = paired_table(rows)
         table.to_csv(out / "paired.csv", index=False)
