@@ -9,6 +9,12 @@ which lives on the grid of volumes searched and whose HDI is often one grid poin
 and their coverage is the reading to trust.
 
     .venv/bin/python benchmarks/coverage_table.py benchmarks/results/coverage_full/mats-history
+
+Given several folders it prints one table instead (CALIBRATION.md's), an estimand per row and a
+scenario per column, each cell "coverage · bias in MCSE · misses high/low"; a coverage outside
+85–95% or a bias beyond 2 MCSE is bold. The first rows give each scenario's datasets and gate.
+
+    .venv/bin/python benchmarks/coverage_table.py benchmarks/results/coverage_full/{mats-history,identified,null,selection,confounded}
 """
 from __future__ import annotations
 
@@ -69,8 +75,38 @@ def error_spread(long: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False,
-                                                help="A coverage folder (coverage.csv, gate.csv).")]) -> None:
+def matrix_cell(row) -> str:
+    """'0.90 · +0.4 · 3/6': coverage, bias in MCSE, misses too high / too low; bold outside the goal."""
+    coverage = f"{row.coverage:.2f}"
+    if not 0.85 <= row.coverage <= 0.95:
+        coverage = f"**{coverage}**"
+    bias = signed(round(row.bias_in_mcse, 1))
+    if abs(row.bias_in_mcse) > 2:
+        bias = f"**{bias}**"
+    return f"{coverage} · {bias} · {row.misses_estimate_high}/{row.misses_estimate_low}"
+
+
+def matrix(folders: list[Path]) -> str:
+    """One Markdown table over several coverage folders: an estimand per row, a scenario per column."""
+    gates = {f: read_study_table(f / "gate.csv").iloc[0] for f in folders}
+    tables = {f: read_study_table(f / "coverage.csv").set_index("estimand") for f in folders}
+    names = [str(gates[f].scenario) for f in folders]
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(folders) + 1) + "|",
+             "| datasets | " + " | ".join(str(gates[f].fits) for f in folders) + " |",
+             "| passing the gate | " + " | ".join(f"{gates[f].passed_share:.2f}" for f in folders) + " |"]
+    estimands = sorted(set().union(*(t.index for t in tables.values())))
+    for name in estimands:
+        cells = [matrix_cell(tables[f].loc[name].rename(name)) if name in tables[f].index else "–" for f in folders]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(folders: Annotated[list[Path], typer.Argument(exists=True, file_okay=False,
+                                                       help="Coverage folders (coverage.csv, gate.csv).")]) -> None:
+    if len(folders) > 1:
+        print(matrix(folders))
+        return
+    folder = folders[0]
     for _, row in read_study_table(folder / "gate.csv").iterrows():
         print(gate_line(row) + "\n")
     print("| estimand | unit | datasets | coverage of the 90% interval (Wilson 95%) | bias of the posterior mean "
