@@ -52,10 +52,11 @@ from mats_eval.inference.samplers import DEFAULT_SAMPLER, NUTPIE_BACKENDS, PM_SA
 # Sampler options applied unless overridden by `nuts=`. target_accept 0.8 (nutpie's own).
 # Session 12 raised it to 0.85 because the relevance model failed the gate on about half of
 # full-scale mats-history fits with one or a few divergences; session 13 located them (in
-# nutpie's own parameter order, benchmarks/RESULTS.md "Coverage at full scale") in two funnels
-# that a higher target acceptance only made rarer: the streams' match-term sd (a few data-rich
-# groups, now integrated out like the cohort variances) and the bottom cutpoint of a scale
-# whose lowest category nobody uses (now anchored at the middle cutpoint, priors.MiddleOrdered).
+# nutpie's own parameter order, benchmarks/HISTORY.md "Coverage at full scale: the attempts of
+# sessions 12–16") in two funnels that a higher target acceptance only made rarer: the
+# streams' match-term sd (a few data-rich groups, now integrated out like the cohort variances)
+# and the bottom cutpoint of a scale whose lowest category nobody uses (now anchored at the
+# middle cutpoint, priors.MiddleOrdered).
 # Without them the divergent datasets refitted at 0.8 with 0 divergences and ~16 leapfrog steps
 # per draw (20 before, 30 at 0.85). What then failed the gate at 0.8 on some datasets was slow
 # mixing (rating_session_sd, attendance_volume), which 0.85 did not cure either; the session sd's

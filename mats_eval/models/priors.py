@@ -104,8 +104,9 @@ RATING_PRIORS: dict[str, Prior] = {
     # a speaker's sessions share the speaker effect, so with ~3 sessions per speaker the data
     # leave σ's lower tail open down to 0 (mats-history: 1% quantile 0.005), and the sampler
     # crawls along that tail in log σ (bulk ESS 290–370 of 6,000 draws in 4 of 20 full-scale
-    # coverage fits); with Gamma(2, 4.9) the same datasets give 780–890 (benchmarks/RESULTS.md
-    # "Coverage at full scale"). A boundary-avoiding prior for a group sd, as Chung et al. (2013).
+    # coverage fits); with Gamma(2, 4.9) the same datasets give 780–890 (benchmarks/HISTORY.md
+    # "Coverage at full scale: the attempts of sessions 12–16"). A boundary-avoiding prior for a
+    # group sd, as Chung et al. (2013).
     "rating_session_sd": ("Gamma", {"alpha": 2.0, "beta": 4.9}),
     # cutpoints: induced Dirichlet (priors.ordered_cutpoints): the category shares at the
     # population-average latent ~ Dirichlet(a, …, a); a = 2 leans mildly towards equal shares
